@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'keystore.corrupt',
   'keystore.wrong-passphrase',
   'keystore.no-passphrase',
+  'keystore.io',
   // merkle / transparency log formats
   'merkle.invalid-proof',
   'merkle.out-of-range',

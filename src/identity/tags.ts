@@ -8,6 +8,7 @@ export const TAG = Object.freeze({
   audit: 'troth/audit/v1',
   inductRequest: 'troth/induct-request/v1',
   genesis: 'troth/genesis/v1',
+  key: 'troth/key/v1',
 } as const)
 
 export type Tag = (typeof TAG)[keyof typeof TAG]

@@ -1,0 +1,691 @@
+// The state transition (DESIGN.md §3.3, §6): the pure applyBlock(state, block) → state', entry
+// validity rules, and the epoch close where membership, keys and policy change. No I/O, no clock:
+// the block carries the time. An invalid entry is a returned status (never a throw) and leaves the
+// state untouched; a block with an invalid entry is itself invalid.
+
+import { assert, TrothError } from '../errors.ts'
+import { formatMemberId } from '../identity/member-id.ts'
+import { blockHash, type Block } from './block.ts'
+import { asBytes, asMap, asUint, decode, encode, type CborValue } from './encoding.ts'
+import { decodeSignedEntry, entrySignatureValid, keyProofValid, type Body, type SignedEntry } from './entry.ts'
+import { bytesEqual, toHex } from './hash.ts'
+import { CompactRange, leafHash } from './merkle.ts'
+import { BLOCK_BYTES_MAX, BLOCK_ENTRIES_MAX, CHUNK_BYTES, ENTRY_TIME_AHEAD_MS_MAX, STANDING_MAX, WEIGHT_FULL } from './limits.ts'
+import { effectiveValue, inRange, isParamName, PARAM_NAMES, type ParamName, type PolicyValues } from './policy.ts'
+import { openRequest, requestSignatureValid } from './request.ts'
+import { validatorSet } from './genesis.ts'
+import {
+  EPOCH_KEY, META_KEY, exileKey, inductionKey, memberKey, policyKey, policyValues, recoveryKey, snapshotKey, stateRoot, validatorsHash,
+  type ExileProposal, type Induction, type LedgerState, type Member, type MemberId, type PolicyParamState, type Recovery, type Snapshot,
+} from './state.ts'
+
+/** Why an entry was refused: a stable, ordered list (STYLE.md: domain rejections are data). */
+export const ENTRY_STATUSES = [
+  'ok',
+  'malformed',
+  'wrong-net',
+  'unknown-author',
+  'author-not-active',
+  'bad-seq',
+  'time-ahead',
+  'bad-signature',
+  'kind-not-enabled',
+  'request-invalid',
+  'request-wrong-net',
+  'request-expired',
+  'request-mismatch',
+  'already-member',
+  'key-in-use',
+  'already-vouched',
+  'already-objected',
+  'vouch-cap',
+  'standing-too-low',
+  'no-such-induction',
+  'already-leaving',
+  'self-target',
+  'not-a-member',
+  'target-not-active',
+  'proposal-exists',
+  'no-such-proposal',
+  'already-voted',
+  'unknown-param',
+  'value-out-of-range',
+  'snapshot-exists',
+  'snapshot-invalid',
+  'key-pending',
+  'key-proof-invalid',
+  'no-such-recovery',
+  'not-permitted',
+] as const
+export type EntryStatus = (typeof ENTRY_STATUSES)[number]
+
+export const BLOCK_STATUSES = [
+  'ok',
+  'wrong-epoch',
+  'wrong-height',
+  'wrong-parent',
+  'view-not-increasing',
+  'time-backwards',
+  'time-before-genesis',
+  'proposer-not-validator',
+  'too-many-entries',
+  'too-large',
+  'entry-invalid',
+  'log-mismatch',
+] as const
+export type BlockStatus = (typeof BLOCK_STATUSES)[number]
+
+export interface EntryVerdict {
+  readonly status: EntryStatus
+  /** A sentence for people (e.g. the decoder's message for 'malformed'). */
+  readonly detail: string
+}
+
+// ---------------------------------------------------------------------------------------------
+// Draft: copy-on-write view of a state, recording which records changed (the store writes those).
+
+class Draft {
+  meta: LedgerState['meta']
+  epoch: LedgerState['epoch']
+  members: ReadonlyMap<MemberId, Member>
+  inductions: ReadonlyMap<MemberId, Induction>
+  exiles: ReadonlyMap<MemberId, ExileProposal>
+  recoveries: ReadonlyMap<MemberId, Recovery>
+  snapshots: ReadonlyMap<string, Snapshot>
+  policy: ReadonlyMap<ParamName, PolicyParamState>
+  readonly changed = new Set<string>()
+  private readonly copied = new Set<string>()
+
+  constructor(s: LedgerState) {
+    this.meta = s.meta
+    this.epoch = s.epoch
+    this.members = s.members
+    this.inductions = s.inductions
+    this.exiles = s.exiles
+    this.recoveries = s.recoveries
+    this.snapshots = s.snapshots
+    this.policy = s.policy
+  }
+
+  private own<K, V>(name: 'members' | 'inductions' | 'exiles' | 'recoveries' | 'snapshots' | 'policy'): Map<K, V> {
+    if (!this.copied.has(name)) {
+      ;(this as Record<string, unknown>)[name] = new Map(this[name] as ReadonlyMap<unknown, unknown>)
+      this.copied.add(name)
+    }
+    return this[name] as unknown as Map<K, V>
+  }
+
+  setMember(id: MemberId, m: Member): void {
+    this.own<MemberId, Member>('members').set(id, m)
+    this.changed.add(memberKey(id))
+  }
+  setInduction(id: MemberId, i: Induction | undefined): void {
+    const map = this.own<MemberId, Induction>('inductions')
+    if (i === undefined) map.delete(id)
+    else map.set(id, i)
+    this.changed.add(inductionKey(id))
+  }
+  setExile(id: MemberId, x: ExileProposal | undefined): void {
+    const map = this.own<MemberId, ExileProposal>('exiles')
+    if (x === undefined) map.delete(id)
+    else map.set(id, x)
+    this.changed.add(exileKey(id))
+  }
+  setRecovery(id: MemberId, r: Recovery | undefined): void {
+    const map = this.own<MemberId, Recovery>('recoveries')
+    if (r === undefined) map.delete(id)
+    else map.set(id, r)
+    this.changed.add(recoveryKey(id))
+  }
+  setSnapshot(rootHex: string, s: Snapshot): void {
+    this.own<string, Snapshot>('snapshots').set(rootHex, s)
+    this.changed.add(snapshotKey(rootHex))
+  }
+  setPolicy(p: ParamName, v: PolicyParamState): void {
+    this.own<ParamName, PolicyParamState>('policy').set(p, v)
+    this.changed.add(policyKey(p))
+  }
+
+  state(): LedgerState {
+    return {
+      meta: this.meta,
+      epoch: this.epoch,
+      members: this.members,
+      inductions: this.inductions,
+      exiles: this.exiles,
+      recoveries: this.recoveries,
+      snapshots: this.snapshots,
+      policy: this.policy,
+    }
+  }
+}
+
+const sortedKeys = <K extends string>(m: ReadonlyMap<K, unknown>): K[] => [...m.keys()].sort()
+
+interface Ctx {
+  /** Block time (unix ms). */
+  readonly time: number
+  readonly height: number
+  readonly policy: PolicyValues
+}
+
+function verdict(status: EntryStatus, detail = ''): EntryVerdict {
+  return { status, detail }
+}
+const OK = verdict('ok')
+
+/** Every key a member holds or is about to hold, and every open candidate's key. */
+function keyInUse(d: Draft, key: Uint8Array): boolean {
+  for (const m of d.members.values()) {
+    if (bytesEqual(m.key, key)) return true
+    if (m.pendingKey !== null && bytesEqual(m.pendingKey, key)) return true
+  }
+  for (const r of d.recoveries.values()) if (bytesEqual(r.key, key)) return true
+  return false
+}
+
+function openVouches(d: Draft, sponsor: MemberId): number {
+  let n = 0
+  for (const i of d.inductions.values()) if (i.vouches.includes(sponsor)) n++
+  return n
+}
+
+function activeMember(d: Draft, raw: Uint8Array): { id: MemberId; m: Member } | EntryStatus {
+  const id = formatMemberId(raw)
+  const m = d.members.get(id)
+  if (m === undefined) return 'not-a-member'
+  if (m.status !== 'active') return 'target-not-active'
+  return { id, m }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry rules. Each rule checks everything first and only then mutates the draft.
+
+function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx): EntryVerdict {
+  switch (body.kind) {
+    case 'induct.vouch': {
+      let r
+      try {
+        r = openRequest(body.request)
+      } catch (err) {
+        return verdict('request-invalid', (err as Error).message)
+      }
+      if (!requestSignatureValid(body.request, r)) return verdict('request-invalid', 'request signature does not verify')
+      if (!bytesEqual(r.net, d.meta.net)) return verdict('request-wrong-net', 'the request is for another network')
+      if (r.expires <= ctx.time) return verdict('request-expired', `the request expired at ${r.expires}`)
+      const candidate = formatMemberId(r.key)
+      if (d.members.has(candidate)) return verdict('already-member', `${candidate} is or was a member`)
+      if (me.standing.score < ctx.policy.standingFloor) return verdict('standing-too-low', `standing ${me.standing.score} is below the floor ${ctx.policy.standingFloor}`)
+      const open = d.inductions.get(candidate)
+      if (open !== undefined) {
+        if (!bytesEqual(open.request.request, body.request.request)) return verdict('request-mismatch', 'an induction for this candidate is open with another request')
+        if (open.vouches.includes(author)) return verdict('already-vouched')
+        if (open.objections.includes(author)) return verdict('already-objected', 'you objected to this candidate')
+      } else if (keyInUse(d, r.key)) {
+        return verdict('key-in-use', 'the candidate key is in use')
+      }
+      if (openVouches(d, author) >= ctx.policy.vouchCap) return verdict('vouch-cap', `${ctx.policy.vouchCap} open vouches already`)
+      d.setInduction(
+        candidate,
+        open === undefined
+          ? { request: body.request, name: r.name, expires: r.expires, vouches: [author], objections: [], openedAt: ctx.time }
+          : { ...open, vouches: [...open.vouches, author] },
+      )
+      return OK
+    }
+    case 'induct.object': {
+      const candidate = formatMemberId(body.candidate)
+      const open = d.inductions.get(candidate)
+      if (open === undefined) return verdict('no-such-induction')
+      if (open.vouches.includes(author)) return verdict('already-vouched', 'you vouched for this candidate')
+      if (open.objections.includes(author)) return verdict('already-objected')
+      d.setInduction(candidate, { ...open, objections: [...open.objections, author] })
+      return OK
+    }
+    case 'leave': {
+      if (me.pendingLeave) return verdict('already-leaving')
+      d.setMember(author, { ...(d.members.get(author) as Member), pendingLeave: true })
+      return OK
+    }
+    case 'exile.propose': {
+      const t = activeMember(d, body.member)
+      if (typeof t === 'string') return verdict(t)
+      if (t.id === author) return verdict('self-target')
+      if (d.exiles.has(t.id)) return verdict('proposal-exists')
+      d.setExile(t.id, { proposer: author, reason: body.reason, openedAt: ctx.time, votes: [author] })
+      return OK
+    }
+    case 'exile.vote': {
+      const target = formatMemberId(body.member)
+      if (target === author) return verdict('self-target')
+      const x = d.exiles.get(target)
+      if (x === undefined) return verdict('no-such-proposal')
+      if (x.votes.includes(author)) return verdict('already-voted')
+      d.setExile(target, { ...x, votes: [...x.votes, author] })
+      return OK
+    }
+    case 'policy.vote': {
+      if (!isParamName(body.param)) return verdict('unknown-param', `unknown parameter "${body.param}"`)
+      const p = body.param
+      if (body.value !== null && !inRange(p, body.value)) return verdict('value-out-of-range', `${p} must be within its range`)
+      const cur = d.policy.get(p) as PolicyParamState
+      const votes = new Map(cur.votes)
+      if (body.value === null) votes.delete(author)
+      else votes.set(author, body.value)
+      d.setPolicy(p, { ...cur, votes })
+      return OK
+    }
+    case 'seal': {
+      const rootHex = toHex(body.root)
+      if (d.snapshots.has(rootHex)) return verdict('snapshot-exists')
+      if (body.chunks === 0 || body.size > body.chunks * CHUNK_BYTES) {
+        return verdict('snapshot-invalid', `${body.size} bytes do not fit in ${body.chunks} chunks of ${CHUNK_BYTES}`)
+      }
+      d.setSnapshot(rootHex, {
+        submitter: author,
+        name: body.name,
+        size: body.size,
+        chunks: body.chunks,
+        replication: ctx.policy.replicationTarget,
+        sealedEpoch: d.epoch.number,
+        sealedHeight: ctx.height,
+      })
+      return OK
+    }
+    case 'announce': {
+      d.setMember(author, { ...(d.members.get(author) as Member), addrs: [...body.addrs] })
+      return OK
+    }
+    case 'key.rotate': {
+      if (me.pendingKey !== null || d.recoveries.has(author)) return verdict('key-pending')
+      if (keyInUse(d, body.key)) return verdict('key-in-use')
+      if (!keyProofValid(d.meta.net, me.key, body.key, body.keySig)) return verdict('key-proof-invalid')
+      d.setMember(author, { ...(d.members.get(author) as Member), pendingKey: body.key })
+      return OK
+    }
+    case 'key.recover': {
+      const target = formatMemberId(body.member)
+      if ('cancel' in body) {
+        // Only the key being replaced may cancel (DESIGN.md §6: the old key can cancel it).
+        if (target !== author) return verdict('not-permitted', 'only the member itself cancels a recovery')
+        if (!d.recoveries.has(target)) return verdict('no-such-recovery')
+        d.setRecovery(target, undefined)
+        return OK
+      }
+      if (target === author) return verdict('self-target', 'use key.rotate to change your own key')
+      const t = activeMember(d, body.member)
+      if (typeof t === 'string') return verdict(t)
+      const open = d.recoveries.get(target)
+      if (open !== undefined) {
+        if (!bytesEqual(open.key, body.key)) return verdict('key-pending', 'a recovery to another key is open')
+        if (open.supporters.includes(author)) return verdict('already-voted')
+        d.setRecovery(target, { ...open, supporters: [...open.supporters, author] })
+        return OK
+      }
+      if (t.m.pendingKey !== null) return verdict('key-pending')
+      if (keyInUse(d, body.key)) return verdict('key-in-use')
+      if (!keyProofValid(d.meta.net, t.m.key, body.key, body.keySig)) return verdict('key-proof-invalid')
+      d.setRecovery(target, { key: body.key, supporters: [author], openedAt: ctx.time })
+      return OK
+    }
+    case 'audit.report':
+    case 'evidence':
+      return verdict('kind-not-enabled', `${body.kind} entries are accepted once their rules are in force (obligations, consensus evidence)`)
+  }
+}
+
+function applyEntry(d: Draft, signed: SignedEntry, ctx: Ctx): EntryVerdict {
+  const e = signed.entry
+  if (!bytesEqual(e.net, d.meta.net)) return verdict('wrong-net')
+  const author = formatMemberId(e.author)
+  const me = d.members.get(author)
+  if (me === undefined) return verdict('unknown-author', `${author} is not a member`)
+  if (me.status !== 'active') return verdict('author-not-active', `${author} is ${me.status}`)
+  if (e.seq !== me.seq + 1) return verdict('bad-seq', `expected seq ${me.seq + 1}, got ${e.seq}`)
+  if (e.time > ctx.time + ENTRY_TIME_AHEAD_MS_MAX) return verdict('time-ahead', `entry time ${e.time} is ahead of block time ${ctx.time}`)
+  if (!entrySignatureValid(signed, me.key)) return verdict('bad-signature')
+  const v = applyBody(d, author, me, e.body, ctx)
+  if (v.status !== 'ok') return v
+  d.setMember(author, { ...(d.members.get(author) as Member), seq: e.seq })
+  return OK
+}
+
+function decodeWire(wire: Uint8Array): SignedEntry | EntryVerdict {
+  try {
+    return decodeSignedEntry(wire)
+  } catch (err) {
+    if (err instanceof TrothError) return verdict('malformed', err.message)
+    throw err
+  }
+}
+
+/** Check one entry against a state without changing it. */
+export function checkEntry(state: LedgerState, wire: Uint8Array, time: number): EntryVerdict {
+  const s = decodeWire(wire)
+  if (!('entry' in s)) return s
+  return applyEntry(new Draft(state), s, { time, height: state.meta.height + 1, policy: policyValues(state) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Epoch close (DESIGN.md §4 reconfiguration, §6): changes take effect here and nowhere else.
+
+function exile(d: Draft, id: MemberId, reason: string, ctx: Ctx): void {
+  const m = d.members.get(id) as Member
+  d.setMember(id, { ...m, status: 'exiled', weight: 0, pendingLeave: false, pendingKey: null, exileReason: reason })
+  // A sponsor vouches with its own standing (§5.5): an inductee exiled soon costs each sponsor a strike.
+  if (d.epoch.number + 1 - m.joinedEpoch <= ctx.policy.sponsorStrikeEpochs) {
+    for (const s of m.sponsors) {
+      const sm = d.members.get(s)
+      if (sm === undefined || sm.status !== 'active') continue
+      d.setMember(s, { ...sm, standing: { ...sm.standing, strikes: sm.standing.strikes + 1 } })
+    }
+  }
+}
+
+/** Weight of the listed members that are still active, at this epoch's weights. */
+function supportWeight(d: Draft, weights: ReadonlyMap<MemberId, number>, list: readonly MemberId[]): number {
+  let w = 0
+  for (const id of list) if (d.members.get(id)?.status === 'active') w += weights.get(id) ?? 0
+  return w
+}
+
+/** Induction window after the first vouch: more vouch weight buys a shorter window, never below
+ * the floor (DESIGN.md §6). */
+export function inductionWindowMs(policy: PolicyValues, vouchWeight: number): number {
+  const floor = Math.min(policy.inductionWindowFloorMs, policy.inductionWindowMs)
+  if (vouchWeight <= 0) return policy.inductionWindowMs
+  const scaled = Math.floor((policy.inductionWindowMs * policy.inductionVouches) / vouchWeight)
+  return Math.max(floor, Math.min(policy.inductionWindowMs, scaled))
+}
+
+function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
+  const W = d.epoch.totalWeight
+  const weights = new Map(d.epoch.validators.map((v) => [v.id, v.weight]))
+  const nextEpoch = d.epoch.number + 1
+
+  // (Obligations settle here, before membership changes, once §5 lands: missed duties, strikes,
+  // availability, standing, and automatic exile are part of this same pure transition.)
+
+  for (const target of sortedKeys(d.exiles)) {
+    const x = d.exiles.get(target) as ExileProposal
+    const t = d.members.get(target)
+    if (t === undefined || t.status !== 'active') {
+      d.setExile(target, undefined)
+      continue
+    }
+    const yes = supportWeight(d, weights, x.votes)
+    if (1000 * yes > ctx.policy.exileVoteWeight * W) {
+      exile(d, target, `vote: ${x.reason}`, ctx)
+      d.setExile(target, undefined)
+    } else if (ctx.time >= x.openedAt + ctx.policy.exileWindowMs) {
+      d.setExile(target, undefined)
+    }
+  }
+
+  for (const id of sortedKeys(d.members)) {
+    const m = d.members.get(id) as Member
+    if (m.status !== 'active') continue
+    if (m.pendingLeave) d.setMember(id, { ...m, status: 'left', weight: 0, pendingLeave: false, pendingKey: null })
+    else if (m.pendingKey !== null) d.setMember(id, { ...m, key: m.pendingKey, pendingKey: null })
+  }
+
+  for (const target of sortedKeys(d.recoveries)) {
+    const r = d.recoveries.get(target) as Recovery
+    const t = d.members.get(target) as Member
+    if (t.status !== 'active') {
+      d.setRecovery(target, undefined)
+      continue
+    }
+    const sponsors = t.sponsors.filter((s) => d.members.get(s)?.status === 'active')
+    const bySponsors = sponsors.length > 0 && sponsors.every((s) => r.supporters.includes(s))
+    const byWeight = 1000 * supportWeight(d, weights, r.supporters) > ctx.policy.recoverWeight * W
+    if ((bySponsors || byWeight) && ctx.time >= r.openedAt + ctx.policy.recoverDelayMs) {
+      d.setMember(target, { ...t, key: r.key })
+      d.setRecovery(target, undefined)
+    }
+  }
+
+  for (const candidate of sortedKeys(d.inductions)) {
+    const i = d.inductions.get(candidate) as Induction
+    if (i.expires <= ctx.time || supportWeight(d, weights, i.objections) >= ctx.policy.objectionWeight) {
+      d.setInduction(candidate, undefined)
+      continue
+    }
+    const vouchWeight = supportWeight(d, weights, i.vouches)
+    if (vouchWeight < ctx.policy.inductionVouches) continue
+    if (ctx.time < i.openedAt + inductionWindowMs(ctx.policy, vouchWeight)) continue
+    d.setInduction(candidate, undefined)
+    const key = openRequest(i.request).key
+    if (keyInUse(d, key)) continue
+    d.setMember(candidate, {
+      key,
+      name: i.name,
+      joinedEpoch: nextEpoch,
+      sponsors: i.vouches.filter((s) => d.members.get(s)?.status === 'active'),
+      status: 'active',
+      weight: WEIGHT_FULL,
+      seq: 0,
+      standing: { score: Math.min(STANDING_MAX, ctx.policy.standingInitial), strikes: 0, dutiesDone: 0, dutiesMissed: 0 },
+      addrs: [],
+      pendingLeave: false,
+      pendingKey: null,
+      exileReason: '',
+    })
+  }
+
+  // Weights for the next epoch: full for active members (standing may lower it once §5 lands).
+  for (const id of sortedKeys(d.members)) {
+    const m = d.members.get(id) as Member
+    const w = m.status === 'active' ? WEIGHT_FULL : 0
+    if (m.weight !== w) d.setMember(id, { ...m, weight: w })
+  }
+
+  // Policy: weighted median of the standing votes of active members, at the new weights.
+  const { validators, totalWeight } = validatorSet(d.members)
+  const newWeights = new Map(validators.map((v) => [v.id, v.weight]))
+  const next = {} as Record<ParamName, number>
+  for (const p of PARAM_NAMES) {
+    const cur = d.policy.get(p) as PolicyParamState
+    const votes = new Map([...cur.votes].filter(([id]) => d.members.get(id)?.status === 'active'))
+    next[p] = effectiveValue(p, cur.genesis, votes, newWeights)
+    if (votes.size !== cur.votes.size || next[p] !== cur.effective) d.setPolicy(p, { ...cur, votes, effective: next[p] })
+  }
+  // The replication band must stay ordered whatever the medians say.
+  if (next.replicationTarget < next.replicationMin) next.replicationTarget = next.replicationMin
+  if (next.replicationMax < next.replicationTarget) next.replicationMax = next.replicationTarget
+  for (const p of ['replicationTarget', 'replicationMax'] as const) {
+    const cur = d.policy.get(p) as PolicyParamState
+    if (cur.effective !== next[p]) d.setPolicy(p, { ...cur, effective: next[p] })
+  }
+
+  d.epoch = { number: nextEpoch, startHeight: ctx.height + 1, length: next.epochBlocks, seed: d.epoch.seed, validators, totalWeight }
+  d.changed.add(EPOCH_KEY)
+
+  // The epoch.seal leaf (§3.2): the state that rules epoch e+1, provable by inclusion.
+  const root = stateRoot(d.state())
+  return encode({ kind: 'epoch.seal', epoch: nextEpoch - 1, stateRoot: root, validators: validatorsHash(validators) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks.
+
+export interface Leaf {
+  readonly index: number
+  readonly bytes: Uint8Array
+}
+
+export interface Applied {
+  readonly ok: true
+  readonly state: LedgerState
+  readonly hash: Uint8Array
+  /** State record keys written by this block (the store persists exactly these, plus meta). */
+  readonly changed: ReadonlySet<string>
+  /** New log leaves in order (entries, then the epoch.seal leaf if the block closes an epoch). */
+  readonly leaves: readonly Leaf[]
+  /** New perfect Merkle nodes (level 0 = leaf hashes), for proofs. */
+  readonly nodes: ReadonlyArray<{ level: number; index: number; hash: Uint8Array }>
+  /** The epoch this block closed, with its seal leaf and state root; null mid-epoch. */
+  readonly sealed: { epoch: number; stateRoot: Uint8Array; leaf: Uint8Array } | null
+}
+
+export interface Refused {
+  readonly ok: false
+  readonly status: Exclude<BlockStatus, 'ok'>
+  readonly detail: string
+  /** For 'entry-invalid': which entry and why. */
+  readonly entry?: { index: number; verdict: EntryVerdict }
+}
+
+export interface Header {
+  readonly view: number
+  readonly proposer: Uint8Array
+  readonly time: number
+}
+
+export function closesEpoch(state: LedgerState, height: number): boolean {
+  return height === state.epoch.startHeight + state.epoch.length - 1
+}
+
+function refuse(status: Exclude<BlockStatus, 'ok'>, detail: string, entry?: Refused['entry']): Refused {
+  return entry === undefined ? { ok: false, status, detail } : { ok: false, status, detail, entry }
+}
+
+function checkHeader(state: LedgerState, h: Header & { epoch: number; height: number; parent: Uint8Array }): Refused | null {
+  const m = state.meta
+  if (h.epoch !== state.epoch.number) return refuse('wrong-epoch', `block is for epoch ${h.epoch}, state is in ${state.epoch.number}`)
+  if (h.height !== m.height + 1) return refuse('wrong-height', `expected height ${m.height + 1}, got ${h.height}`)
+  if (!bytesEqual(h.parent, m.lastBlock)) return refuse('wrong-parent', 'parent is not the last applied block')
+  if (h.view <= m.view && m.height > 0) return refuse('view-not-increasing', `view ${h.view} after ${m.view}`)
+  if (h.time < m.lastTime) return refuse('time-backwards', `time ${h.time} before ${m.lastTime}`)
+  if (h.time < m.genesisTime) return refuse('time-before-genesis', `time ${h.time} before genesis`)
+  const proposer = formatMemberId(h.proposer)
+  if (!state.epoch.validators.some((v) => v.id === proposer)) return refuse('proposer-not-validator', `${proposer} is not a validator of epoch ${h.epoch}`)
+  return null
+}
+
+interface Executed {
+  readonly draft: Draft
+  readonly log: CompactRange
+  readonly leaves: Leaf[]
+  readonly nodes: Array<{ level: number; index: number; hash: Uint8Array }>
+  readonly sealLeaf: Uint8Array | null
+  readonly accepted: Uint8Array[]
+  readonly rejected: Array<{ wire: Uint8Array; verdict: EntryVerdict }>
+}
+
+/** Run entries over a state. strict: stop at the first invalid entry; else drop invalid ones. */
+function execute(state: LedgerState, height: number, time: number, wires: readonly Uint8Array[], strict: boolean): Executed | Refused {
+  const d = new Draft(state)
+  const ctx: Ctx = { time, height, policy: policyValues(state) }
+  const log = CompactRange.from(state.meta.logSize, state.meta.logFrontier)
+  const leaves: Leaf[] = []
+  const nodes: Array<{ level: number; index: number; hash: Uint8Array }> = []
+  const accepted: Uint8Array[] = []
+  const rejected: Array<{ wire: Uint8Array; verdict: EntryVerdict }> = []
+  let bytes = 0
+  for (const [i, wire] of wires.entries()) {
+    if (!strict && (accepted.length >= BLOCK_ENTRIES_MAX || bytes + wire.length + 16 > BLOCK_BYTES_MAX / 2)) break
+    const s = decodeWire(wire)
+    const v = 'entry' in s ? applyEntry(d, s, ctx) : s
+    if (v.status !== 'ok') {
+      if (strict) return refuse('entry-invalid', `entry ${i}: ${v.status}${v.detail ? ` (${v.detail})` : ''}`, { index: i, verdict: v })
+      rejected.push({ wire, verdict: v })
+      continue
+    }
+    accepted.push(wire)
+    bytes += wire.length
+    leaves.push({ index: log.size, bytes: wire })
+    nodes.push(...log.append(leafHash(wire)))
+  }
+  let sealLeaf: Uint8Array | null = null
+  if (closesEpoch(state, height)) {
+    sealLeaf = closeEpoch(d, ctx)
+    leaves.push({ index: log.size, bytes: sealLeaf })
+    nodes.push(...log.append(leafHash(sealLeaf)))
+  }
+  return { draft: d, log, leaves, nodes, sealLeaf, accepted, rejected }
+}
+
+function finish(state: LedgerState, block: Block, x: Executed): Applied {
+  const hash = blockHash(block)
+  const d = x.draft
+  const closing = x.sealLeaf !== null
+  const sealedEpoch = state.epoch.number
+  if (closing) d.epoch = { ...d.epoch, seed: hash }
+  d.meta = {
+    ...d.meta,
+    height: block.height,
+    view: block.view,
+    lastBlock: hash,
+    lastTime: block.time,
+    logSize: x.log.size,
+    logFrontier: x.log.frontier(),
+  }
+  d.changed.add(META_KEY)
+  const next = d.state()
+  assert(next.meta.logSize === block.logSize, 'log size after apply differs from the block')
+  return {
+    ok: true,
+    state: next,
+    hash,
+    changed: d.changed,
+    leaves: x.leaves,
+    nodes: x.nodes,
+    sealed: x.sealLeaf === null ? null : { epoch: sealedEpoch, stateRoot: sealStateRoot(x.sealLeaf), leaf: x.sealLeaf },
+  }
+}
+
+function sealStateRoot(leaf: Uint8Array): Uint8Array {
+  // The seal leaf is ours (closeEpoch): { epoch, kind, stateRoot, validators } in canonical order.
+  return (decodeSealLeaf(leaf) as { stateRoot: Uint8Array }).stateRoot
+}
+
+
+export interface EpochSeal {
+  readonly epoch: number
+  readonly stateRoot: Uint8Array
+  readonly validators: Uint8Array
+}
+
+/** Decode an epoch.seal log leaf; throws TrothError if the bytes are not one. */
+export function decodeSealLeaf(leaf: Uint8Array): EpochSeal {
+  const m = asMap(decode(leaf, { bytesMax: 1024 }), 'epoch.seal', ['kind', 'epoch', 'stateRoot', 'validators'])
+  if (m.kind !== 'epoch.seal') throw new TrothError('schema.invalid', 'epoch.seal.kind: expected "epoch.seal"')
+  return {
+    epoch: asUint(m.epoch as CborValue, 'epoch.seal.epoch'),
+    stateRoot: asBytes(m.stateRoot as CborValue, 'epoch.seal.stateRoot', 32),
+    validators: asBytes(m.validators as CborValue, 'epoch.seal.validators', 32),
+  }
+}
+
+/** The pure transition (DESIGN.md §3.3): check a block against `state` and apply it. */
+export function applyBlock(state: LedgerState, block: Block): Applied | Refused {
+  const bad = checkHeader(state, block)
+  if (bad !== null) return bad
+  if (block.entries.length > BLOCK_ENTRIES_MAX) return refuse('too-many-entries', `${block.entries.length} entries, limit ${BLOCK_ENTRIES_MAX}`)
+  const x = execute(state, block.height, block.time, block.entries, true)
+  if ('ok' in x) return x
+  if (x.log.size !== block.logSize || !bytesEqual(x.log.root(), block.logRoot)) {
+    return refuse('log-mismatch', `block says log ${block.logSize} entries, execution gives ${x.log.size}, or the roots differ`)
+  }
+  return finish(state, block, x)
+}
+
+export interface Built {
+  readonly block: Block
+  readonly applied: Applied
+  readonly rejected: ReadonlyArray<{ wire: Uint8Array; verdict: EntryVerdict }>
+}
+
+/** Build the next block from candidate entries (a leader's job): invalid entries are dropped with
+ * their verdicts, the rest are included in order up to the block limits. */
+export function buildBlock(state: LedgerState, header: Header, candidates: readonly Uint8Array[]): Built {
+  const height = state.meta.height + 1
+  const full = { ...header, epoch: state.epoch.number, height, parent: state.meta.lastBlock }
+  const bad = checkHeader(state, full)
+  if (bad !== null) throw new TrothError('input.invalid', `cannot build block: ${bad.status}: ${bad.detail}`)
+  const x = execute(state, height, header.time, candidates, false)
+  assert(!('ok' in x), 'non-strict execution never refuses')
+  const block: Block = { ...full, entries: x.accepted, logSize: x.log.size, logRoot: x.log.root() }
+  return { block, applied: finish(state, block, x), rejected: x.rejected }
+}

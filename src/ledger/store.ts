@@ -1,0 +1,183 @@
+// The durable ledger store (DESIGN.md §3, §8 crash safety): everything on disk through `level`,
+// one atomic, synced batch per applied block, so a kill -9 leaves exactly a prefix of blocks.
+// Reopen re-checks that the pieces agree (genesis, last block, log frontier, state records).
+
+import { Level } from 'level'
+import { TrothError, assert } from '../errors.ts'
+import { applyBlock, type Applied, type Refused } from './apply.ts'
+import { blockHash, decodeBlock, encodeBlock, type Block } from './block.ts'
+import { decode, encode, type CborValue } from './encoding.ts'
+import { genesisHash, genesisState, decodeGenesis } from './genesis.ts'
+import { bytesEqual, toHex } from './hash.ts'
+import { CompactRange, leafHash, type NodeReader } from './merkle.ts'
+import { BLOCK_BYTES_MAX, GENESIS_BYTES_MAX } from './limits.ts'
+import { META_KEY, recordAt, stateFromRecords, stateRecords, type LedgerState } from './state.ts'
+
+export const STORE_FORMAT = 1
+const RECORD_BYTES_MAX = 16 * 1024 * 1024
+
+// Key spaces. Numbers are fixed-width hex so that key order is numeric order.
+const K_FORMAT = 'x/format'
+const K_GENESIS = 'x/genesis'
+const recordKey = (k: string): string => `s/${k}`
+const hex16 = (n: number): string => n.toString(16).padStart(16, '0')
+const blockKey = (height: number): string => `b/${hex16(height)}`
+const leafKey = (index: number): string => `l/${hex16(index)}`
+const nodeKey = (level: number, index: number): string => `n/${level.toString(16).padStart(2, '0')}/${hex16(index)}`
+
+type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
+
+export class LedgerStore {
+  private readonly db: Level<string, Uint8Array>
+  private current: LedgerState
+  private closed = false
+  private writing = false
+
+  private constructor(db: Level<string, Uint8Array>, state: LedgerState) {
+    this.db = db
+    this.current = state
+  }
+
+  /**
+   * Open the store in `dir`. A new store is initialised from `genesis` (bytes); an existing one is
+   * checked, and if `genesis` is given it must be the one the store was made with.
+   */
+  static async open(dir: string, genesis?: Uint8Array): Promise<LedgerStore> {
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    try {
+      await db.open()
+    } catch (err) {
+      throw new TrothError('store.corrupt', `cannot open the store in ${dir}: ${(err as Error).message}`, { cause: err })
+    }
+    try {
+      const format = await db.get(K_FORMAT)
+      if (format === undefined) {
+        if (genesis === undefined) throw new TrothError('store.mismatch', `no ledger in ${dir} and no genesis given`)
+        const state = genesisState(genesis)
+        await db.batch(initialOps(state, genesis), { sync: true })
+        return new LedgerStore(db, state)
+      }
+      const state = await LedgerStore.check(db, format, genesis)
+      return new LedgerStore(db, state)
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+  }
+
+  private static async check(db: Level<string, Uint8Array>, format: Uint8Array, genesis: Uint8Array | undefined): Promise<LedgerState> {
+    const f = decode(format, { bytesMax: 64 })
+    if (f !== STORE_FORMAT) throw new TrothError('store.mismatch', `store format ${String(f)} is not ${STORE_FORMAT}`)
+    const stored = await db.get(K_GENESIS)
+    if (stored === undefined) throw new TrothError('store.corrupt', 'store has no genesis')
+    if (genesis !== undefined && !bytesEqual(stored, genesis)) {
+      throw new TrothError('store.mismatch', `this data dir belongs to network ${toHex(genesisHash(stored))}, not ${toHex(genesisHash(genesis))}`)
+    }
+    const { net } = decodeGenesis(stored)
+    const records: Array<[string, CborValue]> = []
+    for await (const [key, value] of db.iterator({ gte: 's/', lt: 's0' })) {
+      records.push([key.slice(2), decode(value, { bytesMax: RECORD_BYTES_MAX })])
+    }
+    const state = stateFromRecords(records)
+    const m = state.meta
+    if (!bytesEqual(m.net, net)) throw new TrothError('store.corrupt', 'state net differs from the genesis hash')
+    const leaf0 = await db.get(leafKey(0))
+    if (leaf0 === undefined || !bytesEqual(leaf0, stored)) throw new TrothError('store.corrupt', 'log leaf 0 is not the genesis')
+    const log = CompactRange.from(m.logSize, m.logFrontier)
+    if (m.height === 0) {
+      if (!bytesEqual(m.lastBlock, net) || m.logSize !== 1) throw new TrothError('store.corrupt', 'genesis state is inconsistent')
+    } else {
+      const bytes = await db.get(blockKey(m.height))
+      if (bytes === undefined) throw new TrothError('store.corrupt', `block ${m.height} is missing`)
+      const last = decodeBlock(bytes)
+      if (!bytesEqual(blockHash(last), m.lastBlock)) throw new TrothError('store.corrupt', `block ${m.height} does not hash to the state's last block`)
+      if (last.logSize !== m.logSize || !bytesEqual(last.logRoot, log.root())) throw new TrothError('store.corrupt', 'log frontier does not match the last block')
+    }
+    if ((await db.get(blockKey(m.height + 1))) !== undefined) throw new TrothError('store.corrupt', `block ${m.height + 1} is stored beyond the state`)
+    const lastLeaf = await db.get(leafKey(m.logSize - 1))
+    if (lastLeaf === undefined) throw new TrothError('store.corrupt', `log leaf ${m.logSize - 1} is missing`)
+    const lastNode = await db.get(nodeKey(0, m.logSize - 1))
+    if (lastNode === undefined || !bytesEqual(lastNode, leafHash(lastLeaf))) throw new TrothError('store.corrupt', 'last log leaf hash is wrong')
+    return state
+  }
+
+  get state(): LedgerState {
+    return this.current
+  }
+
+  /** Apply a block to the current state and, if valid, persist it durably before returning. */
+  async append(block: Block): Promise<Applied | Refused> {
+    const r = applyBlock(this.current, block)
+    if (!r.ok) return r
+    await this.commit(block, r)
+    return r
+  }
+
+  /** Persist an applied block in one synced batch. Refuses if the state moved underneath. */
+  async commit(block: Block, applied: Applied): Promise<void> {
+    if (this.closed) throw new TrothError('store.closed', 'store is closed')
+    assert(!this.writing, 'commit while another commit is in flight')
+    assert(block.height === this.current.meta.height + 1, 'commit: block does not follow the stored state')
+    assert(bytesEqual(block.parent, this.current.meta.lastBlock), 'commit: block parent is not the stored head')
+    const ops: Op[] = [{ type: 'put', key: blockKey(block.height), value: encodeBlock(block) }]
+    for (const key of applied.changed) {
+      const v = recordAt(applied.state, key)
+      ops.push(v === undefined ? { type: 'del', key: recordKey(key) } : { type: 'put', key: recordKey(key), value: encode(v) })
+    }
+    for (const l of applied.leaves) ops.push({ type: 'put', key: leafKey(l.index), value: l.bytes })
+    for (const n of applied.nodes) ops.push({ type: 'put', key: nodeKey(n.level, n.index), value: n.hash })
+    this.writing = true
+    try {
+      await this.db.batch(ops, { sync: true })
+    } finally {
+      this.writing = false
+    }
+    this.current = applied.state
+  }
+
+  async block(height: number): Promise<Block | undefined> {
+    const bytes = await this.db.get(blockKey(height))
+    return bytes === undefined ? undefined : decodeBlock(bytes)
+  }
+
+  async blockBytes(height: number): Promise<Uint8Array | undefined> {
+    const bytes = await this.db.get(blockKey(height))
+    assert(bytes === undefined || bytes.length <= BLOCK_BYTES_MAX, 'stored block over the limit')
+    return bytes
+  }
+
+  async leaf(index: number): Promise<Uint8Array | undefined> {
+    return this.db.get(leafKey(index))
+  }
+
+  async genesis(): Promise<Uint8Array> {
+    const g = await this.db.get(K_GENESIS)
+    assert(g !== undefined && g.length <= GENESIS_BYTES_MAX, 'genesis vanished from an open store')
+    return g
+  }
+
+  /** Perfect Merkle nodes of the log, for inclusion and consistency proofs. */
+  readonly nodes: NodeReader = async (level: number, index: number) => {
+    const h = await this.db.get(nodeKey(level, index))
+    if (h === undefined) throw new TrothError('merkle.out-of-range', `log node (${level}, ${index}) is not stored`)
+    return h
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.db.close()
+  }
+}
+
+function initialOps(state: LedgerState, genesis: Uint8Array): Op[] {
+  const ops: Op[] = [
+    { type: 'put', key: K_FORMAT, value: encode(STORE_FORMAT) },
+    { type: 'put', key: K_GENESIS, value: genesis },
+    { type: 'put', key: leafKey(0), value: genesis },
+    { type: 'put', key: nodeKey(0, 0), value: leafHash(genesis) },
+  ]
+  for (const [k, v] of stateRecords(state, true)) ops.push({ type: 'put', key: recordKey(k), value: encode(v) })
+  assert(ops.some((o) => o.key === recordKey(META_KEY)), 'initial state has no meta record')
+  return ops
+}
