@@ -101,11 +101,13 @@ function isKeyName(name: string): boolean {
   return typeof name === 'string' && name.length > 0 && !KEY_NAME_FORBIDDEN.test(name) && !FORBIDDEN_CHAR.test(name)
 }
 
-function checkNoteText(text: string, code: ErrorCode): void {
-  if (typeof text !== 'string' || text === '') fail(code, 'note text is empty')
-  if (text.length > NOTE_BYTES_MAX || Buffer.byteLength(text, 'utf8') > NOTE_BYTES_MAX) fail(code === 'note.malformed' ? 'note.too-large' : code, `text is larger than ${NOTE_BYTES_MAX} bytes`)
-  if (!text.endsWith('\n')) fail(code, 'note text does not end with a newline')
-  if (FORBIDDEN_CHAR.test(text)) fail(code, 'note text has a control character other than newline, or invalid UTF-16')
+/** Rules every note, and so every note text, obeys: non-empty, newline-terminated, valid UTF-8,
+ * no ASCII control character other than newline (signed-note §Format), at most 1 MiB. */
+function checkNoteText(text: string, code: ErrorCode, what: string): void {
+  if (typeof text !== 'string' || text === '') fail(code, `${what} is empty`)
+  if (text.length > NOTE_BYTES_MAX || Buffer.byteLength(text, 'utf8') > NOTE_BYTES_MAX) fail(code === 'note.malformed' ? 'note.too-large' : code, `${what} is larger than ${NOTE_BYTES_MAX} bytes`)
+  if (!text.endsWith('\n')) fail(code, `${what} does not end with a newline`)
+  if (FORBIDDEN_CHAR.test(text)) fail(code, `${what} has a control character other than newline, or a lone surrogate`)
 }
 
 // --- keys ---
@@ -118,6 +120,7 @@ export function keyId(name: string, sigType: number, publicKey: Uint8Array): Uin
 /** signed-note verifier key: `name+hex(keyId)+base64(sigType || publicKey)`. */
 export function verifierKey(name: string, publicKey: Uint8Array, sigType: number = SIG_TYPE_ED25519): string {
   if (!isKeyName(name)) fail('id.invalid-key', `key name ${JSON.stringify(name)} is empty or has a space, '+' or control character`)
+  if (sigType !== SIG_TYPE_ED25519 && sigType !== SIG_TYPE_COSIGNATURE_V1) fail('id.invalid-key', `unsupported signature type ${sigType}`)
   if (publicKey.length !== PUBLIC_KEY_BYTES) fail('id.invalid-key', `public key must be ${PUBLIC_KEY_BYTES} bytes`)
   return `${name}+${toHex(keyId(name, sigType, publicKey))}+${base64(Uint8Array.of(sigType, ...publicKey))}`
 }
@@ -153,7 +156,7 @@ function parseSignatureLine(line: string): NoteSignature {
 /** Splits a signed note at its last blank line and parses every signature line. */
 export function parseNote(note: string): Note {
   if (typeof note !== 'string') fail('note.malformed', 'note is not a string')
-  checkNoteText(note, 'note.malformed')
+  checkNoteText(note, 'note.malformed', 'note')
   const split = note.lastIndexOf('\n\n')
   if (split < 0) fail('note.malformed', 'note has no blank line before its signatures')
   const text = note.slice(0, split + 1)
@@ -165,7 +168,7 @@ export function parseNote(note: string): Note {
 }
 
 export function formatNote(text: string, signatures: readonly NoteSignature[]): string {
-  checkNoteText(text, 'note.malformed')
+  checkNoteText(text, 'note.malformed', 'note text')
   if (signatures.length === 0) fail('note.malformed', 'a note needs at least one signature')
   if (signatures.length > NOTE_SIGNATURES_MAX) fail('note.too-large', `more than ${NOTE_SIGNATURES_MAX} signatures`)
   const lines = signatures.map(({ name, keyId: id, signature }) => {
@@ -183,7 +186,7 @@ export function formatNote(text: string, signatures: readonly NoteSignature[]): 
 
 /** A plain Ed25519 note signature (type 0x01): RFC 8032 over the note text. */
 export function signNote(seed: Uint8Array, name: string, text: string): NoteSignature {
-  checkNoteText(text, 'note.malformed')
+  checkNoteText(text, 'note.malformed', 'note text')
   if (!isKeyName(name)) fail('note.malformed', `key name ${JSON.stringify(name)} is empty or has a space or '+'`)
   return { name, keyId: keyId(name, SIG_TYPE_ED25519, publicKeyOf(seed)), signature: signRaw(seed, encoder.encode(text)) }
 }
@@ -240,12 +243,12 @@ export function formatCheckpoint(c: { origin: string; size: number; root: Uint8A
   const checkpoint = { origin: c.origin, size: c.size, root: c.root, extensions: [...(c.extensions ?? [])] }
   checkCheckpoint(checkpoint)
   const body = [c.origin, String(c.size), base64(c.root), ...checkpoint.extensions].join('\n') + '\n'
-  checkNoteText(body, 'checkpoint.malformed')
+  checkNoteText(body, 'checkpoint.malformed', 'checkpoint')
   return body
 }
 
 export function parseCheckpoint(body: string): Checkpoint {
-  checkNoteText(body, 'checkpoint.malformed')
+  checkNoteText(body, 'checkpoint.malformed', 'checkpoint')
   const [origin = '', size = '', root = '', ...extensions] = body.slice(0, -1).split('\n')
   if (root === '') fail('checkpoint.malformed', 'checkpoint needs origin, size and root lines')
   const checkpoint = { origin, size: parseCount(size, 'checkpoint.malformed', 'size'), root: decodeHash(root, 'checkpoint.malformed', 'root'), extensions }
