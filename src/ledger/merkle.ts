@@ -45,13 +45,6 @@ function checkCount(n: number, what: string): void {
   if (!isCount(n)) throw new TrothError('merkle.out-of-range', `${what} must be an integer in [0, 2^53), got ${String(n)}`)
 }
 
-/** Largest power of 2 strictly less than n, for n >= 2 (the k of RFC 9162 §2.1.1). */
-function splitPoint(n: number): number {
-  let k = 1
-  while (k * 2 < n) k *= 2
-  return k
-}
-
 /** Largest power of 2 less than or equal to n, for n >= 1, and its exponent. */
 function highestPower(n: number): { size: number; level: number } {
   let size = 1
@@ -63,8 +56,9 @@ function highestPower(n: number): { size: number; level: number } {
   return { size, level }
 }
 
-function isPowerOfTwo(n: number): boolean {
-  return n >= 1 && highestPower(n).size === n
+/** Largest power of 2 strictly less than n, for n >= 2: the k of RFC 9162 §2.1.1. */
+function splitPoint(n: number): number {
+  return highestPower(n - 1).size
 }
 
 /** MTH over leaf hashes: the recursive reference definition of RFC 9162 §2.1.1. */
@@ -252,7 +246,7 @@ export function verifyConsistency(size1: number, size2: number, root1: Uint8Arra
   if (!isHash(root1) || !isHash(root2) || !Array.isArray(proof) || !proof.every(isHash)) return false
   if (size1 === size2) return proof.length === 0 && bytesEqual(root1, root2)
   if (proof.length === 0) return false
-  const path = isPowerOfTwo(size1) ? [root1, ...proof] : proof
+  const path = highestPower(size1).size === size1 ? [root1, ...proof] : proof // step 2
   let fn = size1 - 1
   let sn = size2 - 1
   while (fn % 2 === 1) {

@@ -1,0 +1,112 @@
+// The troth CLI (DESIGN.md §8): parse, call, print. Offline commands here: init, id, request,
+// genesis, inspect. Exit codes: 0 ok, 1 operating error (a one-line message), 2 usage error.
+
+import { Command, CommanderError, Option } from 'commander'
+import { readFileSync } from 'node:fs'
+import { basename } from 'node:path'
+import { TrothError } from '../errors.ts'
+import { processIo, type Io } from './io.ts'
+import { cmdGenesis, cmdId, cmdInit, cmdInspect, cmdRequest } from './offline.ts'
+
+export const EXIT_OK = 0
+export const EXIT_ERROR = 1
+export const EXIT_USAGE = 2
+export const EXIT_INTERNAL = 70
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }
+    return pkg.version ?? '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v]
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('troth')
+  program
+    .description('A ledger node for cooperatives whose members are people, not coins.')
+    .version(version())
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+
+  program
+    .command('init')
+    .description('create this node\'s key (encrypted keystore) and print its MemberId')
+    .requiredOption('--data <dir>', 'data directory (created if missing)')
+    .option('--name <name>', 'your name as members will see it (1-64 bytes)')
+    .option('--insecure-plain-key', 'store the key unencrypted (tests only)')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; name?: string; insecurePlainKey?: boolean; json?: boolean }) => {
+      await cmdInit(io, { data: o.data, name: o.name ?? (basename(o.data) || 'member'), plain: o.insecurePlainKey === true, json: o.json === true })
+    })
+
+  program
+    .command('id')
+    .description('print this node\'s MemberId (no passphrase needed)')
+    .requiredOption('--data <dir>', 'data directory')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; json?: boolean }) => cmdId(io, { data: o.data, json: o.json === true }))
+
+  program
+    .command('request')
+    .description('write a signed induction request for sponsors to carry (or a founding request for a genesis)')
+    .requiredOption('--data <dir>', 'data directory')
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .option('--genesis <file>', 'the network to join; omit for a founding request')
+    .addOption(new Option('--expires-days <days>', 'days until the request expires').default('30'))
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; out: string; genesis?: string; expiresDays: string; json?: boolean }) =>
+      cmdRequest(io, { data: o.data, out: o.out, genesis: o.genesis, expiresDays: o.expiresDays, json: o.json === true }),
+    )
+
+  program
+    .command('genesis')
+    .description('write a genesis file founding a new network')
+    .requiredOption('--name <coop>', 'network name (A-Z a-z 0-9 . _ -)')
+    .requiredOption('--founder <id-or-request>', 'a founder: MemberId, MemberId=name, or a request file (repeat)', collect, [])
+    .option('--policy <key=value>', 'a policy parameter for genesis (repeat)', collect, [])
+    .option('--time <ms>', 'genesis time, unix milliseconds (default: now)')
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .option('--json', 'print JSON')
+    .action(async (o: { name: string; founder: string[]; policy: string[]; time?: string; out: string; json?: boolean }) =>
+      cmdGenesis(io, { name: o.name, founders: o.founder, policy: o.policy, time: o.time, out: o.out, json: o.json === true }),
+    )
+
+  program
+    .command('inspect')
+    .description('print a genesis, request, checkpoint or proof file readably')
+    .argument('<file>', 'the file')
+    .option('--json', 'print JSON')
+    .action(async (file: string, o: { json?: boolean }) => cmdInspect(io, { file, json: o.json === true }))
+
+  return program
+}
+
+/** Run the CLI; returns the exit code. Never lets a stack trace reach the user for a TrothError. */
+export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  const program = buildProgram(io)
+  if (argv.length === 0) {
+    program.outputHelp()
+    return EXIT_USAGE
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' })
+    return EXIT_OK
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK
+      return EXIT_USAGE
+    }
+    if (err instanceof TrothError) {
+      io.err(`troth: ${err.message}\n`)
+      return err.code === 'input.invalid' && /^usage:/.test(err.message) ? EXIT_USAGE : EXIT_ERROR
+    }
+    io.err(`troth: internal error: ${(err as Error).message ?? String(err)}\n`)
+    if (io.env.TROTH_DEBUG) io.err(`${(err as Error).stack ?? ''}\n`)
+    return EXIT_INTERNAL
+  }
+}
