@@ -238,13 +238,15 @@ export function verifyInclusion(leafIndex: number, treeSize: number, leaf: Uint8
 }
 
 /** RFC 9162 §2.1.4.2, plus the cases outside its precondition 0 < size1 < size2, decided as
- * transparency-dev/merkle does: size1 = size2 needs an empty proof and equal roots; size1 = 0
- * is rejected (a proof from the empty tree proves nothing); size1 > size2 is rejected. Every
- * hash, the roots included, must be 32 bytes. */
+ * transparency-dev/merkle does: size1 = size2 needs an empty proof and equal roots (compared as
+ * given, like upstream, so all 196 upstream fixtures agree); size1 = 0 is rejected (a proof from
+ * the empty tree proves nothing); size1 > size2 is rejected. Otherwise every hash, the roots
+ * included, must be 32 bytes. */
 export function verifyConsistency(size1: number, size2: number, root1: Uint8Array, root2: Uint8Array, proof: readonly Uint8Array[]): boolean {
   if (!isCount(size1) || !isCount(size2) || size1 === 0 || size1 > size2) return false
-  if (!isHash(root1) || !isHash(root2) || !Array.isArray(proof) || !proof.every(isHash)) return false
+  if (!(root1 instanceof Uint8Array) || !(root2 instanceof Uint8Array) || !Array.isArray(proof)) return false
   if (size1 === size2) return proof.length === 0 && bytesEqual(root1, root2)
+  if (!isHash(root1) || !isHash(root2) || !proof.every(isHash)) return false
   if (proof.length === 0) return false
   const path = highestPower(size1).size === size1 ? [root1, ...proof] : proof // step 2
   let fn = size1 - 1
