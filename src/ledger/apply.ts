@@ -5,6 +5,7 @@
 
 import { assert, TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
+import { memberKeyAcceptable } from '../identity/key-check.ts'
 import { blockHash, type Block } from './block.ts'
 import { asBytes, asMap, asUint, decode, encode, type CborValue } from './encoding.ts'
 import { decodeSignedEntry, entrySignatureValid, keyProofValid, type Body, type SignedEntry } from './entry.ts'
@@ -53,6 +54,7 @@ export const ENTRY_STATUSES = [
   'snapshot-exists',
   'snapshot-invalid',
   'key-pending',
+  'key-invalid',
   'key-proof-invalid',
   'no-such-recovery',
   'not-permitted',
@@ -213,6 +215,7 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
       if (!requestSignatureValid(body.request, r)) return verdict('request-invalid', 'request signature does not verify')
       if (!bytesEqual(r.net, d.meta.net)) return verdict('request-wrong-net', 'the request is for another network')
       if (r.expires <= ctx.time) return verdict('request-expired', `the request expired at ${r.expires}`)
+      if (!memberKeyAcceptable(r.key)) return verdict('key-invalid', 'the candidate key is not a canonical prime-order point')
       const candidate = formatMemberId(r.key)
       if (d.members.has(candidate)) return verdict('already-member', `${candidate} is or was a member`)
       if (me.standing.score < ctx.policy.standingFloor) return verdict('standing-too-low', `standing ${me.standing.score} is below the floor ${ctx.policy.standingFloor}`)
@@ -298,6 +301,7 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
     }
     case 'key.rotate': {
       if (me.pendingKey !== null || d.recoveries.has(author)) return verdict('key-pending')
+      if (!memberKeyAcceptable(body.key)) return verdict('key-invalid')
       if (keyInUse(d, body.key)) return verdict('key-in-use')
       if (!keyProofValid(d.meta.net, me.key, body.key, body.keySig)) return verdict('key-proof-invalid')
       d.setMember(author, { ...(d.members.get(author) as Member), pendingKey: body.key })
@@ -323,6 +327,7 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
         return OK
       }
       if (t.m.pendingKey !== null) return verdict('key-pending')
+      if (!memberKeyAcceptable(body.key)) return verdict('key-invalid')
       if (keyInUse(d, body.key)) return verdict('key-in-use')
       if (!keyProofValid(d.meta.net, t.m.key, body.key, body.keySig)) return verdict('key-proof-invalid')
       d.setRecovery(target, { key: body.key, supporters: [author], openedAt: ctx.time })

@@ -4,6 +4,7 @@
 
 import { TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
+import { memberKeyAcceptable } from '../identity/key-check.ts'
 import { asArray, asBytes, asMap, asText, asUint, decode, encode, type CborValue } from './encoding.ts'
 import { sha256, bytesEqual } from './hash.ts'
 import { CompactRange, leafHash } from './merkle.ts'
@@ -61,6 +62,7 @@ export function validateGenesis(g: Genesis): PolicyValues {
   const seen = new Set<string>()
   for (const [i, f] of g.founders.entries()) {
     const id = formatMemberId(f.key)
+    if (!memberKeyAcceptable(f.key)) throw invalid(`founder ${id} has a key that is not a canonical prime-order point`)
     if (seen.has(id)) throw invalid(`founder ${id} is listed twice`)
     seen.add(id)
     if (f.request !== null) {

@@ -370,3 +370,24 @@ describe('determinism', () => {
     expect(replay.state.meta).toEqual(c.state.meta)
   })
 })
+
+describe('member keys', () => {
+  // A real key plus a point of order 8 (a "mixed" key): the verify rule accepts some signatures
+  // under it, so the ledger refuses it as a member key. (8-torsion point: y = 0 encodes order 4.)
+  const order4 = new Uint8Array(32) // y = 0: a point of order 4
+  it('refuses small-order and mixed-order keys for candidates, rotations and recoveries', async () => {
+    const { Point } = await import('@noble/ed25519')
+    const mixed = Point.fromBytes(X.key).add(Point.fromBytes(order4)).toBytes()
+    const { memberKeyAcceptable } = await import('../../src/identity/key-check.ts')
+    expect(memberKeyAcceptable(X.key)).toBe(true)
+    expect(memberKeyAcceptable(order4)).toBe(false)
+    expect(memberKeyAcceptable(mixed)).toBe(false)
+    expect(memberKeyAcceptable(new Uint8Array(32).fill(0xff))).toBe(false)
+    const c = chain()
+    const keySig = new Uint8Array(64)
+    expect(submit(c, c.entry(A, { kind: 'key.rotate', key: mixed, keySig }))).toBe('key-invalid')
+    expect(submit(c, c.entry(A, { kind: 'key.recover', member: B.key, key: order4, keySig }))).toBe('key-invalid')
+    expect(() => makeGenesis([A, { ...X, key: mixed }])).not.toThrow()
+    expect(() => new Chain(makeGenesis([A, { ...X, key: mixed }]))).toThrow(/canonical prime-order/)
+  })
+})
