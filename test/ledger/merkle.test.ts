@@ -147,7 +147,7 @@ describe('transparency-dev/merkle testdata', () => {
       expect(proof.map(toHex)).toEqual((c.proof ?? []).map((h) => toHex(b64(h))))
       checked++
     }
-    for (const { name, json } of CONSISTENCY) {
+    for (const { json } of CONSISTENCY) {
       const c = json as ConsistencyCase
       if (c.wantErr || c.size1 === c.size2) continue
       const proof = await consistencyProof(c.size1, c.size2, reader(c.size2))
