@@ -17,7 +17,7 @@ export function golden(): Record<string, string> {
   const entry = signEntry(seed, { net, author: key, seq: 1, time: 1_700_000_001_000, body: { kind: 'policy.vote', param: 'epochBlocks', value: 20 } })
   const leaf = encodeSignedEntry(entry)
   const request = encode(signedRequestToCbor(makeRequest(seed, { net, name: 'ada', expires: 1_800_000_000_000 })))
-  const block = { epoch: 0, height: 1, view: 1, parent: net, proposer: key, time: 1_700_000_002_000, entries: [leaf], logSize: 2, logRoot: new Uint8Array(32) }
+  const block = { epoch: 0, height: 1, parent: net, proposer: key, time: 1_700_000_002_000, entries: [leaf], logSize: 2, logRoot: new Uint8Array(32) }
   return {
     publicKey: toHex(key),
     genesis: toHex(genesis),

@@ -66,7 +66,6 @@ export const BLOCK_STATUSES = [
   'wrong-epoch',
   'wrong-height',
   'wrong-parent',
-  'view-not-increasing',
   'time-backwards',
   'time-before-genesis',
   'proposer-not-validator',
@@ -542,7 +541,6 @@ export interface Refused {
 }
 
 export interface Header {
-  readonly view: number
   readonly proposer: Uint8Array
   readonly time: number
 }
@@ -560,7 +558,6 @@ function checkHeader(state: LedgerState, h: Header & { epoch: number; height: nu
   if (h.epoch !== state.epoch.number) return refuse('wrong-epoch', `block is for epoch ${h.epoch}, state is in ${state.epoch.number}`)
   if (h.height !== m.height + 1) return refuse('wrong-height', `expected height ${m.height + 1}, got ${h.height}`)
   if (!bytesEqual(h.parent, m.lastBlock)) return refuse('wrong-parent', 'parent is not the last applied block')
-  if (h.view <= m.view && m.height > 0) return refuse('view-not-increasing', `view ${h.view} after ${m.view}`)
   if (h.time < m.lastTime) return refuse('time-backwards', `time ${h.time} before ${m.lastTime}`)
   if (h.time < m.genesisTime) return refuse('time-before-genesis', `time ${h.time} before genesis`)
   const proposer = formatMemberId(h.proposer)
@@ -620,7 +617,6 @@ function finish(state: LedgerState, block: Block, x: Executed): Applied {
   d.meta = {
     ...d.meta,
     height: block.height,
-    view: block.view,
     lastBlock: hash,
     lastTime: block.time,
     logSize: x.log.size,

@@ -1,7 +1,9 @@
-// Blocks (DESIGN.md §3.2): consensus orders blocks { epoch, height, view, parent, proposer, time,
+// Blocks (DESIGN.md §3.2): consensus orders blocks { epoch, height, parent, proposer, time,
 // entries[], logSize, logRoot }. entries are signed-entry leaf bytes; logSize/logRoot describe the
 // log after the block's entries (and after the epoch.seal leaf when the block closes an epoch).
-// The block hash is SHA-256 of the block's canonical CBOR.
+// The block hash is SHA-256 of the block's canonical CBOR. A block names no consensus view: the
+// view belongs to the proposal that carries it, so the last block of an epoch can be proposed
+// again, unchanged, in a later view until it is finalized directly (DESIGN.md §4).
 
 import { asArray, asBytes, asMap, asUint, decode, encode, type CborValue } from './encoding.ts'
 import { sha256 } from './hash.ts'
@@ -10,7 +12,6 @@ import { BLOCK_BYTES_MAX, BLOCK_ENTRIES_MAX, ENTRY_BYTES_MAX } from './limits.ts
 export interface Block {
   readonly epoch: number
   readonly height: number
-  readonly view: number
   readonly parent: Uint8Array
   readonly proposer: Uint8Array
   /** Proposer's clock, unix ms; never below the parent's. */
@@ -24,7 +25,6 @@ export function blockToCbor(b: Block): CborValue {
   return {
     epoch: b.epoch,
     height: b.height,
-    view: b.view,
     parent: b.parent,
     proposer: b.proposer,
     time: b.time,
@@ -43,11 +43,10 @@ export function blockHash(b: Block): Uint8Array {
 }
 
 export function parseBlock(v: CborValue): Block {
-  const m = asMap(v, 'block', ['epoch', 'height', 'view', 'parent', 'proposer', 'time', 'entries', 'logSize', 'logRoot'])
+  const m = asMap(v, 'block', ['epoch', 'height', 'parent', 'proposer', 'time', 'entries', 'logSize', 'logRoot'])
   return {
     epoch: asUint(m.epoch as CborValue, 'block.epoch'),
     height: asUint(m.height as CborValue, 'block.height'),
-    view: asUint(m.view as CborValue, 'block.view'),
     parent: asBytes(m.parent as CborValue, 'block.parent', 32),
     proposer: asBytes(m.proposer as CborValue, 'block.proposer', 32),
     time: asUint(m.time as CborValue, 'block.time'),

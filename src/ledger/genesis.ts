@@ -153,7 +153,6 @@ export function genesisState(bytes: Uint8Array): LedgerState {
       name: genesis.name,
       genesisTime: genesis.time,
       height: 0,
-      view: 0,
       lastBlock: net,
       lastTime: genesis.time,
       logSize: log.size,

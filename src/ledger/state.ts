@@ -106,7 +106,6 @@ export interface ChainMeta {
   readonly name: string
   readonly genesisTime: number
   readonly height: number
-  readonly view: number
   readonly lastBlock: Uint8Array
   readonly lastTime: number
   readonly logSize: number
@@ -284,17 +283,16 @@ function epochFromCbor(v: CborValue, seed: Uint8Array): EpochState {
   }
 }
 function metaToCbor(m: ChainMeta, seed: Uint8Array): CborValue {
-  return { epochSeed: seed, net: m.net, name: m.name, genesisTime: m.genesisTime, height: m.height, view: m.view, lastBlock: m.lastBlock, lastTime: m.lastTime, logSize: m.logSize, logFrontier: [...m.logFrontier] }
+  return { epochSeed: seed, net: m.net, name: m.name, genesisTime: m.genesisTime, height: m.height, lastBlock: m.lastBlock, lastTime: m.lastTime, logSize: m.logSize, logFrontier: [...m.logFrontier] }
 }
 function metaFromCbor(v: CborValue): ChainMeta & { epochSeed: Uint8Array } {
-  const m = asMap(v, 'meta', ['epochSeed', 'net', 'name', 'genesisTime', 'height', 'view', 'lastBlock', 'lastTime', 'logSize', 'logFrontier'])
+  const m = asMap(v, 'meta', ['epochSeed', 'net', 'name', 'genesisTime', 'height', 'lastBlock', 'lastTime', 'logSize', 'logFrontier'])
   return {
     epochSeed: asBytes(m.epochSeed as CborValue, 'meta.epochSeed', 32),
     net: asBytes(m.net as CborValue, 'meta.net', 32),
     name: asText(m.name as CborValue, 'meta.name', NAME_BYTES_MAX),
     genesisTime: asUint(m.genesisTime as CborValue, 'meta.genesisTime'),
     height: asUint(m.height as CborValue, 'meta.height'),
-    view: asUint(m.view as CborValue, 'meta.view'),
     lastBlock: asBytes(m.lastBlock as CborValue, 'meta.lastBlock', 32),
     lastTime: asUint(m.lastTime as CborValue, 'meta.lastTime'),
     logSize: asUint(m.logSize as CborValue, 'meta.logSize'),

@@ -89,7 +89,7 @@ describe('state transition under random entries', () => {
               // A block carrying it is refused, naming the entry, and changes nothing.
               const proposer = chain.proposer()
               const r = applyBlock(before, {
-                epoch: before.epoch.number, height: before.meta.height + 1, view: chain.view + 1, parent: before.meta.lastBlock,
+                epoch: before.epoch.number, height: before.meta.height + 1, parent: before.meta.lastBlock,
                 proposer, time, entries: [wire], logSize: before.meta.logSize + 1, logRoot: new Uint8Array(32),
               })
               expect(r.ok).toBe(false)

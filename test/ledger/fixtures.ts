@@ -75,7 +75,7 @@ export class Chain {
   block(entries: Uint8Array[] = [], advanceMs = 1000): Built {
     this.time += advanceMs
     this.view += 1
-    const built = buildBlock(this.state, { view: this.view, proposer: this.proposer(), time: this.time }, entries)
+    const built = buildBlock(this.state, { proposer: this.proposer(), time: this.time }, entries)
     this.state = built.applied.state
     this.blocks.push(built)
     this.pending.clear()
