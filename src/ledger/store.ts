@@ -24,6 +24,12 @@ const hex16 = (n: number): string => n.toString(16).padStart(16, '0')
 const blockKey = (height: number): string => `b/${hex16(height)}`
 const leafKey = (index: number): string => `l/${hex16(index)}`
 const nodeKey = (level: number, index: number): string => `n/${level.toString(16).padStart(2, '0')}/${hex16(index)}`
+/** Finalization certificate of a directly finalized block, by height. */
+const certKey = (height: number): string => `c/${hex16(height)}`
+/** Height of a finalized block, by digest (to serve blocks by digest). */
+const digestKey = (digest: Uint8Array): string => `d/${toHex(digest)}`
+/** Sealed checkpoint note of an epoch. */
+const checkpointKey = (epoch: number): string => `k/${hex16(epoch)}`
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
 
@@ -115,24 +121,76 @@ export class LedgerStore {
 
   /** Persist an applied block in one synced batch. Refuses if the state moved underneath. */
   async commit(block: Block, applied: Applied): Promise<void> {
+    await this.commitChain([{ block, applied }], null)
+  }
+
+  /**
+   * Persist consecutive applied blocks, and the certificate (canonical CBOR) that finalized the
+   * last one, in ONE synced batch: after a crash the store holds all of them or none, so its head
+   * is always a block whose finalization certificate is stored with it.
+   */
+  async commitChain(chain: ReadonlyArray<{ block: Block; applied: Applied }>, cert: Uint8Array | null): Promise<void> {
     if (this.closed) throw new TrothError('store.closed', 'store is closed')
     assert(!this.writing, 'commit while another commit is in flight')
-    assert(block.height === this.current.meta.height + 1, 'commit: block does not follow the stored state')
-    assert(bytesEqual(block.parent, this.current.meta.lastBlock), 'commit: block parent is not the stored head')
-    const ops: Op[] = [{ type: 'put', key: blockKey(block.height), value: encodeBlock(block) }]
-    for (const key of applied.changed) {
-      const v = recordAt(applied.state, key)
+    assert(chain.length > 0, 'commit: nothing to commit')
+    let head = this.current
+    const changed = new Set<string>()
+    const ops: Op[] = []
+    for (const { block, applied } of chain) {
+      assert(block.height === head.meta.height + 1, 'commit: block does not follow the stored state')
+      assert(bytesEqual(block.parent, head.meta.lastBlock), 'commit: block parent is not the stored head')
+      ops.push({ type: 'put', key: blockKey(block.height), value: encodeBlock(block) })
+      ops.push({ type: 'put', key: digestKey(applied.hash), value: encode(block.height) })
+      for (const key of applied.changed) changed.add(key)
+      for (const l of applied.leaves) ops.push({ type: 'put', key: leafKey(l.index), value: l.bytes })
+      for (const n of applied.nodes) ops.push({ type: 'put', key: nodeKey(n.level, n.index), value: n.hash })
+      head = applied.state
+    }
+    for (const key of changed) {
+      const v = recordAt(head, key)
       ops.push(v === undefined ? { type: 'del', key: recordKey(key) } : { type: 'put', key: recordKey(key), value: encode(v) })
     }
-    for (const l of applied.leaves) ops.push({ type: 'put', key: leafKey(l.index), value: l.bytes })
-    for (const n of applied.nodes) ops.push({ type: 'put', key: nodeKey(n.level, n.index), value: n.hash })
+    if (cert !== null) ops.push({ type: 'put', key: certKey(head.meta.height), value: cert })
     this.writing = true
     try {
       await this.db.batch(ops, { sync: true })
     } finally {
       this.writing = false
     }
-    this.current = applied.state
+    this.current = head
+  }
+
+  /** The finalization certificate stored with a directly finalized block (CBOR bytes). */
+  async cert(height: number): Promise<Uint8Array | undefined> {
+    return this.db.get(certKey(height))
+  }
+
+  /** The lowest height ≥ `height` whose block carries a stored certificate, within `span`. */
+  async nextCertified(height: number, span: number): Promise<number | undefined> {
+    for await (const key of this.db.keys({ gte: certKey(height), lt: certKey(height + span) })) return parseInt(key.slice(2), 16)
+    return undefined
+  }
+
+  async heightOf(digest: Uint8Array): Promise<number | undefined> {
+    const v = await this.db.get(digestKey(digest))
+    return v === undefined ? undefined : (decode(v, { bytesMax: 16 }) as number)
+  }
+
+  async putCheckpoint(epoch: number, note: string): Promise<void> {
+    await this.db.put(checkpointKey(epoch), new TextEncoder().encode(note), { sync: true })
+  }
+
+  async checkpoint(epoch: number): Promise<string | undefined> {
+    const v = await this.db.get(checkpointKey(epoch))
+    return v === undefined ? undefined : new TextDecoder().decode(v)
+  }
+
+  /** The newest sealed checkpoint: [epoch, note]. */
+  async latestCheckpoint(): Promise<[number, string] | undefined> {
+    for await (const [key, value] of this.db.iterator({ gte: 'k/', lt: 'k0', reverse: true, limit: 1 })) {
+      return [parseInt(key.slice(2), 16), new TextDecoder().decode(value)]
+    }
+    return undefined
   }
 
   async block(height: number): Promise<Block | undefined> {

@@ -1,0 +1,608 @@
+// The pure rules of weighted Simplex for one epoch (DESIGN.md §4; notes/consensus.md §1.2). No
+// I/O and no clock: every input is an event carrying `now`, every output an Action the driver
+// carries out IN ORDER ('persist' must be durable before any later 'broadcast' leaves the node).
+// Deviations from the paper are listed in docs/consensus.md.
+
+import { assert } from '../../errors.ts'
+import { applyBlock, type Applied } from '../apply.ts'
+import { blockHash, decodeBlock, encodeBlock, type Block } from '../block.ts'
+import { bytesEqual, fromHex, toHex } from '../hash.ts'
+import type { LedgerState } from '../state.ts'
+import { leaderOf } from './leader.ts'
+import {
+  checkCertificate, checkVote, conflicting, makeCertificate, signVote,
+  type Certificate, type ValidatorSet, type Vote,
+} from './messages.ts'
+
+/** Votes are accepted up to this many views ahead of the current one (memory bound). */
+export const VIEWS_AHEAD_MAX = 2
+/** Views kept behind the last finalized one (to serve certificates and detect equivocation). */
+export const VIEWS_RETAINED = 64
+
+export type ConsensusMessage =
+  | { readonly t: 'proposal'; readonly vote: Vote; readonly block: Uint8Array }
+  | { readonly t: 'vote'; readonly vote: Vote }
+  | { readonly t: 'cert'; readonly cert: Certificate }
+
+export interface FinalizedBlock {
+  readonly block: Block
+  readonly bytes: Uint8Array
+  readonly applied: Applied
+}
+
+export type Action =
+  | { readonly type: 'persist'; readonly vote: Vote }
+  | { readonly type: 'broadcast'; readonly msg: ConsensusMessage }
+  /** Call onTimer(at) at (or after) time `at`. */
+  | { readonly type: 'timer'; readonly at: number }
+  /** I lead this view: call propose() when entries wait (after a short window) or when idle. */
+  | { readonly type: 'lead'; readonly view: number }
+  /** Blocks final in this order (ancestors first), proven by `cert`. */
+  | { readonly type: 'finalize'; readonly blocks: readonly FinalizedBlock[]; readonly cert: Certificate; readonly endsEpoch: boolean }
+  | { readonly type: 'fetch-block'; readonly digest: Uint8Array }
+  | { readonly type: 'fetch-certs'; readonly views: readonly number[] }
+  | { readonly type: 'evidence'; readonly a: Vote; readonly b: Vote }
+
+export type Verdict = 'ok' | 'ignored' | 'bad'
+
+export interface Timing {
+  /** Wait for the leader's proposal this long after entering a view (idle interval + 2Δ). */
+  readonly leaderMs: number
+  /** Nullify a view that has not ended this long after entering it (idle interval + 3Δ). */
+  readonly advanceMs: number
+  /** Rebroadcast our nullify and the certificate that let us in, this often. */
+  readonly retryMs: number
+}
+
+export interface EngineConfig {
+  readonly net: Uint8Array
+  readonly validators: ValidatorSet
+  /** Epoch seed: leaders are drawn from it. */
+  readonly seed: Uint8Array
+  /** Where this engine starts: the last finalized block and the view that finalized it — the
+   * epoch's previous boundary at view 0, or (after a restart mid-epoch) the last block stored,
+   * with the view of its finalization certificate. No valid proposal builds below it. */
+  readonly genesis: { readonly digest: Uint8Array; readonly state: LedgerState; readonly view: number }
+  /** Last height of this epoch; it must be finalized directly. */
+  readonly boundaryHeight: number
+  /** This node's validator identity, or null for an observer. */
+  readonly me: { readonly id: string; readonly seed: Uint8Array } | null
+  readonly timing: Timing
+}
+
+interface KnownBlock {
+  readonly block: Block
+  readonly bytes: Uint8Array
+  /** Set once the block was executed on its parent's state (deterministic). */
+  applied: Applied | null
+}
+
+interface ViewRec {
+  proposal: { digest: string; parent: number } | null
+  /** First block proposal seen from the leader, waiting for its parent, nullifications or block. */
+  pending: boolean
+  readonly notarize: Map<string, Map<string, Vote>>
+  readonly nullify: Map<string, Vote>
+  readonly finalize: Map<string, Map<string, Vote>>
+  notarization: Certificate | null
+  nullification: Certificate | null
+  finalization: Certificate | null
+  myNotarize: Vote | null
+  myNullify: Vote | null
+  myFinalize: Vote | null
+  leaderEquivocated: boolean
+}
+
+const hex = toHex
+
+export class EpochEngine {
+  readonly cfg: EngineConfig
+  readonly epoch: number
+  private view = 0
+  private leaderDeadline = Infinity
+  private advanceDeadline = Infinity
+  private retryAt = Infinity
+  private readonly views = new Map<number, ViewRec>()
+  private readonly blocks = new Map<string, KnownBlock>()
+  /** Votes seen by (view, signer), to turn conflicting pairs into evidence. */
+  private readonly seen = new Map<string, Vote[]>()
+  private readonly reported = new Set<string>()
+  private finalizedDigest: string
+  private finalizedView = 0
+  private finalizedHeight: number
+  private pendingFinal: Certificate | null = null
+  private done = false
+
+  constructor(cfg: EngineConfig) {
+    assert(cfg.validators.totalWeight > 0, 'an epoch needs weight')
+    this.cfg = cfg
+    this.epoch = cfg.validators.epoch
+    this.finalizedDigest = hex(cfg.genesis.digest)
+    this.finalizedView = cfg.genesis.view
+    this.view = cfg.genesis.view
+    this.finalizedHeight = cfg.genesis.state.meta.height
+    assert(cfg.genesis.state.epoch.number === this.epoch, 'genesis state is in another epoch')
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Introspection (status, tests, the driver).
+
+  get currentView(): number {
+    return this.view
+  }
+  get isDone(): boolean {
+    return this.done
+  }
+  get lastFinalizedView(): number {
+    return this.finalizedView
+  }
+  leader(view: number): string {
+    return leaderOf(this.cfg.seed, this.cfg.validators, view)
+  }
+  amLeader(view = this.view): boolean {
+    return this.cfg.me !== null && this.leader(view) === this.cfg.me.id
+  }
+  certificate(view: number, kind: 'notarize' | 'nullify' | 'finalize'): Certificate | null {
+    const r = this.views.get(view)
+    if (r === undefined) return null
+    return kind === 'notarize' ? r.notarization : kind === 'nullify' ? r.nullification : r.finalization
+  }
+  blockBytes(digest: Uint8Array): Uint8Array | null {
+    return this.blocks.get(hex(digest))?.bytes ?? null
+  }
+  /** My own votes, for the WAL check in tests. */
+  myVotes(view: number): { notarize: Vote | null; nullify: Vote | null; finalize: Vote | null } {
+    const r = this.views.get(view)
+    return { notarize: r?.myNotarize ?? null, nullify: r?.myNullify ?? null, finalize: r?.myFinalize ?? null }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Start and restart.
+
+  /**
+   * Start the epoch at view 1, or — after a restart — at the highest view we had voted in,
+   * with our own votes from the WAL re-installed so we never vote twice in a view.
+   */
+  start(now: number, walVotes: readonly Vote[] = []): Action[] {
+    const out: Action[] = []
+    let top = this.cfg.genesis.view + 1
+    for (const v of walVotes) {
+      if (v.epoch !== this.epoch || this.cfg.me === null || v.signer !== this.cfg.me.id) continue
+      const r = this.rec(v.view)
+      if (v.kind === 'notarize') r.myNotarize = v
+      else if (v.kind === 'nullify') r.myNullify = v
+      else r.myFinalize = v
+      this.record(v)
+      top = Math.max(top, v.view)
+    }
+    this.enter(top, now, out)
+    return out
+  }
+
+  private rec(view: number): ViewRec {
+    let r = this.views.get(view)
+    if (r === undefined) {
+      r = {
+        proposal: null, pending: false, notarize: new Map(), nullify: new Map(), finalize: new Map(),
+        notarization: null, nullification: null, finalization: null,
+        myNotarize: null, myNullify: null, myFinalize: null, leaderEquivocated: false,
+      }
+      this.views.set(view, r)
+    }
+    return r
+  }
+
+  private enter(view: number, now: number, out: Action[]): void {
+    if (view <= this.view || this.done) return
+    this.view = view
+    this.leaderDeadline = now + this.cfg.timing.leaderMs
+    this.advanceDeadline = now + this.cfg.timing.advanceMs
+    this.retryAt = Infinity
+    out.push({ type: 'timer', at: this.leaderDeadline })
+    const r = this.rec(view)
+    if (r.myNullify !== null) {
+      // Restarted inside a view we had already given up on: keep saying so.
+      this.retryAt = now
+      out.push({ type: 'timer', at: now })
+    }
+    if (this.amLeader(view) && r.myNotarize === null && r.myNullify === null) out.push({ type: 'lead', view })
+    // A proposal for this view may have arrived while we were behind.
+    if (r.pending) this.tryNotarize(view, now, out)
+    this.prune()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Proposing (leader).
+
+  /** The parent a leader of `view` must build on: the highest view p < view with a notarization
+   * (or the genesis, p = 0) such that every view in (p, view) has a nullification. */
+  parentFor(view: number): { view: number; digest: string } | null {
+    for (let p = view - 1; p >= this.cfg.genesis.view; p--) {
+      if (p === this.cfg.genesis.view) return { view: p, digest: hex(this.cfg.genesis.digest) }
+      const r = this.views.get(p)
+      const cert = r?.finalization ?? r?.notarization ?? null
+      if (cert !== null) return { view: p, digest: hex(cert.digest) }
+      if (p <= this.finalizedView) return null
+      if (r?.nullification === null || r?.nullification === undefined) return null
+    }
+    return null
+  }
+
+  /** Whether propose() would do something now; if not, why (for the driver and tests). */
+  proposeBlocker(): string | null {
+    if (this.done) return 'epoch over'
+    if (!this.amLeader()) return 'not the leader'
+    const r = this.rec(this.view)
+    if (r.myNotarize !== null || r.myNullify !== null) return 'already voted in this view'
+    const parent = this.parentFor(this.view)
+    if (parent === null) return 'no certified parent yet'
+    if (this.stateOf(parent.digest) === null) return 'parent block not executed yet'
+    return null
+  }
+
+  /** The state after a parent (for the leader's builder), or null if not executed here. */
+  parentState(): { state: LedgerState; reproposal: boolean } | null {
+    const parent = this.parentFor(this.view)
+    if (parent === null) return null
+    const state = this.stateOf(parent.digest)
+    if (state === null) return null
+    return { state, reproposal: state.meta.height >= this.cfg.boundaryHeight }
+  }
+
+  /**
+   * Propose `block` (built by the driver on parentState()) as this view's leader. When the parent
+   * is the epoch's last block, the block must be that parent itself: it is re-proposed unchanged
+   * until it is finalized directly (DESIGN.md §4 reconfiguration).
+   */
+  propose(now: number, block: Block | null): Action[] {
+    const out: Action[] = []
+    if (this.proposeBlocker() !== null) return out
+    const parent = this.parentFor(this.view) as { view: number; digest: string }
+    const parentBlock = this.blocks.get(parent.digest)
+    const reproposal = (this.stateOf(parent.digest) as LedgerState).meta.height >= this.cfg.boundaryHeight
+    let bytes: Uint8Array
+    let digest: Uint8Array
+    if (reproposal) {
+      assert(parentBlock !== undefined, 'the boundary block is known when it can be re-proposed')
+      bytes = parentBlock.bytes
+      digest = blockHash(parentBlock.block)
+    } else {
+      assert(block !== null, 'a proposal needs a block unless it re-proposes the boundary')
+      bytes = encodeBlock(block)
+      digest = blockHash(block)
+      const known = this.learnBlock(bytes)
+      assert(known !== null, 'our own block decodes')
+    }
+    const me = this.cfg.me as { id: string; seed: Uint8Array }
+    const vote = signVote(this.cfg.net, me.seed, me.id, { kind: 'notarize', epoch: this.epoch, view: this.view, parent: parent.view, digest })
+    // Process our proposal like anyone's: it runs the same checks and sends our NOTARIZE.
+    this.onProposal(now, { t: 'proposal', vote, block: bytes }, out, true)
+    return out
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs.
+
+  onMessage(now: number, msg: ConsensusMessage): { verdict: Verdict; actions: Action[] } {
+    const out: Action[] = []
+    if (this.done) return { verdict: 'ignored', actions: out }
+    let verdict: Verdict
+    switch (msg.t) {
+      case 'proposal': verdict = this.onProposal(now, msg, out, false); break
+      case 'vote': verdict = this.onVote(now, msg.vote, out); break
+      case 'cert': verdict = this.onCert(now, msg.cert, out); break
+    }
+    return { verdict, actions: out }
+  }
+
+  /** A block fetched from a peer (by digest). */
+  onBlock(now: number, bytes: Uint8Array): { verdict: Verdict; actions: Action[] } {
+    const out: Action[] = []
+    const known = this.learnBlock(bytes)
+    if (known === null) return { verdict: 'bad', actions: out }
+    this.progress(now, out)
+    return { verdict: 'ok', actions: out }
+  }
+
+  onTimer(now: number): Action[] {
+    const out: Action[] = []
+    if (this.done) return out
+    const r = this.rec(this.view)
+    if (now >= this.leaderDeadline && r.myNotarize === null) this.timeout(now, out)
+    else if (now >= this.advanceDeadline) this.timeout(now, out)
+    if (now >= this.retryAt && r.myNullify !== null) {
+      // Rebroadcast our nullify with the certificate that let us into this view (DESIGN.md §4.4).
+      out.push({ type: 'broadcast', msg: { t: 'vote', vote: r.myNullify } })
+      const prev = this.views.get(this.view - 1)
+      const entry = prev?.notarization ?? prev?.nullification ?? null
+      if (entry !== null) out.push({ type: 'broadcast', msg: { t: 'cert', cert: entry } })
+      this.retryAt = now + this.cfg.timing.retryMs
+    }
+    const next = Math.min(
+      r.myNotarize === null && r.myNullify === null ? this.leaderDeadline : Infinity,
+      r.myNullify === null ? this.advanceDeadline : Infinity,
+      this.retryAt,
+    )
+    if (Number.isFinite(next) && next > now) out.push({ type: 'timer', at: next })
+    return out
+  }
+
+  private timeout(now: number, out: Action[]): void {
+    const r = this.rec(this.view)
+    if (r.myNullify !== null || r.myFinalize !== null) return
+    this.castVote(now, { kind: 'nullify', epoch: this.epoch, view: this.view, parent: 0, digest: new Uint8Array(0) }, out)
+    this.retryAt = now + this.cfg.timing.retryMs
+    out.push({ type: 'timer', at: this.retryAt })
+  }
+
+  /** Persist, then send, then count our own vote. */
+  private castVote(now: number, v: Pick<Vote, 'kind' | 'epoch' | 'view' | 'parent' | 'digest'>, out: Action[], proposalBlock?: Uint8Array): void {
+    const me = this.cfg.me
+    if (me === null) return
+    const vote = signVote(this.cfg.net, me.seed, me.id, v)
+    const r = this.rec(v.view)
+    if (vote.kind === 'notarize') r.myNotarize = vote
+    else if (vote.kind === 'nullify') r.myNullify = vote
+    else r.myFinalize = vote
+    out.push({ type: 'persist', vote })
+    out.push({ type: 'broadcast', msg: proposalBlock === undefined ? { t: 'vote', vote } : { t: 'proposal', vote, block: proposalBlock } })
+    this.onVote(now, vote, out)
+  }
+
+  private learnBlock(bytes: Uint8Array): KnownBlock | null {
+    let block: Block
+    try {
+      block = decodeBlock(bytes)
+    } catch {
+      return null
+    }
+    const d = hex(blockHash(block))
+    let known = this.blocks.get(d)
+    if (known === undefined) {
+      known = { block, bytes, applied: null }
+      this.blocks.set(d, known)
+    }
+    return known
+  }
+
+  /** The ledger state after a block, if we have executed it (or it is the epoch's genesis). */
+  private stateOf(digest: string): LedgerState | null {
+    if (digest === hex(this.cfg.genesis.digest)) return this.cfg.genesis.state
+    return this.blocks.get(digest)?.applied?.state ?? null
+  }
+
+  /** Execute a known block on its parent's state if possible (recursively fetching ancestors). */
+  private execute(digest: string, out: Action[], depth = 0): LedgerState | null {
+    const s = this.stateOf(digest)
+    if (s !== null) return s
+    const known = this.blocks.get(digest)
+    if (known === undefined) {
+      out.push({ type: 'fetch-block', digest: fromHex(digest) })
+      return null
+    }
+    if (known.block.epoch !== this.epoch || known.block.height <= this.finalizedHeight || depth > 10_000) return null
+    const parentState = this.execute(hex(known.block.parent), out, depth + 1)
+    if (parentState === null) return null
+    const r = applyBlock(parentState, known.block)
+    if (!r.ok) return null
+    known.applied = r
+    return r.state
+  }
+
+  private onProposal(now: number, msg: Extract<ConsensusMessage, { t: 'proposal' }>, out: Action[], own: boolean): Verdict {
+    const v = msg.vote
+    if (v.kind !== 'notarize' || v.epoch !== this.epoch) return 'ignored'
+    if (v.signer !== this.leader(v.view)) return 'bad'
+    if (checkVote(this.cfg.net, this.cfg.validators, v) !== 'ok') return 'bad'
+    const known = this.learnBlock(msg.block)
+    if (known === null || !bytesEqual(blockHash(known.block), v.digest)) return 'bad'
+    const r = this.rec(v.view)
+    const d = hex(v.digest)
+    if (r.proposal === null) {
+      r.proposal = { digest: d, parent: v.parent }
+      r.pending = true
+    } else if (r.proposal.digest !== d || r.proposal.parent !== v.parent) {
+      r.leaderEquivocated = true // the vote pair becomes evidence in onVote
+    }
+    if (own) {
+      // The leader's own NOTARIZE travels with the block, persisted first like every vote.
+      r.myNotarize = v
+      r.pending = false
+      out.push({ type: 'persist', vote: v })
+      out.push({ type: 'broadcast', msg })
+      this.onVote(now, v, out)
+      return 'ok'
+    }
+    this.onVote(now, v, out)
+    if (v.view === this.view) this.tryNotarize(v.view, now, out)
+    return 'ok'
+  }
+
+  /** DESIGN.md §4.3: on the first proposal, require the parent's certificate and a nullification
+   * for every skipped view, re-execute the block, then persist and send NOTARIZE. */
+  private tryNotarize(view: number, now: number, out: Action[]): void {
+    const r = this.rec(view)
+    if (view !== this.view || r.proposal === null || !r.pending) return
+    if (r.myNotarize !== null || r.myNullify !== null || r.leaderEquivocated) return
+    const p = r.proposal.parent
+    let parentDigest: string
+    if (p < this.cfg.genesis.view) {
+      // Below a finalized view: no honest leader builds there (the finalized view was never
+      // nullified), so the proposal is invalid.
+      r.pending = false
+      this.timeout(now, out)
+      return
+    }
+    if (p === this.cfg.genesis.view) parentDigest = hex(this.cfg.genesis.digest)
+    else {
+      const pr = this.views.get(p)
+      const cert = pr?.finalization ?? pr?.notarization ?? null
+      if (cert === null) {
+        if (p > this.finalizedView) out.push({ type: 'fetch-certs', views: [p] })
+        return
+      }
+      parentDigest = hex(cert.digest)
+    }
+    const missing: number[] = []
+    for (let u = p + 1; u < view; u++) if (this.views.get(u)?.nullification == null) missing.push(u)
+    if (missing.length > 0) {
+      out.push({ type: 'fetch-certs', views: missing.slice(0, 64) })
+      return
+    }
+    const parentState = this.execute(parentDigest, out)
+    if (parentState === null) return
+    const known = this.blocks.get(r.proposal.digest)
+    if (known === undefined) return
+    r.pending = false
+    let ok: boolean
+    if (r.proposal.digest === parentDigest) {
+      // A re-proposal is valid only for the epoch's last block.
+      ok = parentState.meta.height === this.cfg.boundaryHeight
+    } else {
+      const b = known.block
+      ok = b.epoch === this.epoch && b.height <= this.cfg.boundaryHeight && hex(b.parent) === parentDigest
+      if (ok && known.applied === null) {
+        const res = applyBlock(parentState, b)
+        ok = res.ok
+        if (res.ok) known.applied = res
+      }
+    }
+    if (!ok) {
+      this.timeout(now, out) // an invalid proposal ends the view for us (deviation: immediate)
+      return
+    }
+    this.castVote(now, { kind: 'notarize', epoch: this.epoch, view, parent: p, digest: fromHex(r.proposal.digest) }, out)
+  }
+
+  private record(v: Vote): Vote | null {
+    const key = `${v.view}/${v.signer}`
+    const list = this.seen.get(key) ?? []
+    let conflict: Vote | null = null
+    for (const prev of list) if (conflicting(prev, v)) conflict = prev
+    if (!list.some((p) => p.kind === v.kind && bytesEqual(p.digest, v.digest) && p.parent === v.parent)) list.push(v)
+    this.seen.set(key, list)
+    return conflict
+  }
+
+  private onVote(now: number, v: Vote, out: Action[]): Verdict {
+    if (v.epoch !== this.epoch) return 'ignored'
+    if (v.view > this.view + VIEWS_AHEAD_MAX || v.view + VIEWS_RETAINED < this.finalizedView) return 'ignored'
+    const check = checkVote(this.cfg.net, this.cfg.validators, v)
+    if (check !== 'ok') return 'bad'
+    const conflict = this.record(v)
+    if (conflict !== null) {
+      const id = `${v.signer}/${v.view}`
+      if (!this.reported.has(id)) {
+        this.reported.add(id)
+        out.push({ type: 'evidence', a: conflict, b: v })
+      }
+      if (v.kind === 'notarize' && v.signer === this.leader(v.view)) this.rec(v.view).leaderEquivocated = true
+    }
+    const r = this.rec(v.view)
+    if (v.kind === 'nullify') {
+      r.nullify.set(v.signer, v)
+      if (r.nullification === null && this.cfg.validators.isQuorum(this.cfg.validators.weightOf(r.nullify.keys()))) {
+        this.onNullification(now, makeCertificate([...r.nullify.values()]), out, true)
+      }
+      return 'ok'
+    }
+    const key = `${hex(v.digest)}/${v.parent}`
+    const bucket = v.kind === 'notarize' ? r.notarize : r.finalize
+    const votes = bucket.get(key) ?? new Map<string, Vote>()
+    votes.set(v.signer, v)
+    bucket.set(key, votes)
+    if (this.cfg.validators.isQuorum(this.cfg.validators.weightOf(votes.keys()))) {
+      const cert = makeCertificate([...votes.values()])
+      if (v.kind === 'notarize' && r.notarization === null) this.onNotarization(now, cert, out, true)
+      if (v.kind === 'finalize' && r.finalization === null) this.onFinalization(now, cert, out, true)
+    }
+    return 'ok'
+  }
+
+  private onCert(now: number, c: Certificate, out: Action[]): Verdict {
+    if (c.epoch !== this.epoch) return 'ignored'
+    const r = this.views.get(c.view)
+    const have = c.kind === 'notarize' ? r?.notarization : c.kind === 'nullify' ? r?.nullification : r?.finalization
+    if (have != null) return 'ignored'
+    if (c.view + VIEWS_RETAINED < this.finalizedView && c.kind !== 'finalize') return 'ignored'
+    if (checkCertificate(this.cfg.net, this.cfg.validators, c) !== 'ok') return 'bad'
+    if (c.kind === 'notarize') this.onNotarization(now, c, out, true)
+    else if (c.kind === 'nullify') this.onNullification(now, c, out, true)
+    else this.onFinalization(now, c, out, true)
+    return 'ok'
+  }
+
+  private onNotarization(now: number, c: Certificate, out: Action[], broadcast: boolean): void {
+    const r = this.rec(c.view)
+    if (r.notarization !== null) return
+    r.notarization = c
+    if (broadcast) out.push({ type: 'broadcast', msg: { t: 'cert', cert: c } })
+    if (!this.blocks.has(hex(c.digest)) && hex(c.digest) !== hex(this.cfg.genesis.digest)) out.push({ type: 'fetch-block', digest: c.digest })
+    // DESIGN.md §4.5: finalize only if we did not nullify this view (and saw no equivocation).
+    if (r.myNullify === null && r.myFinalize === null && !r.leaderEquivocated && this.cfg.me !== null) {
+      this.castVote(now, { kind: 'finalize', epoch: this.epoch, view: c.view, parent: 0, digest: c.digest }, out)
+    }
+    if (c.view >= this.view) this.enter(c.view + 1, now, out)
+    this.progress(now, out)
+  }
+
+  private onNullification(now: number, c: Certificate, out: Action[], broadcast: boolean): void {
+    const r = this.rec(c.view)
+    if (r.nullification !== null) return
+    r.nullification = c
+    if (broadcast) out.push({ type: 'broadcast', msg: { t: 'cert', cert: c } })
+    if (c.view >= this.view) this.enter(c.view + 1, now, out)
+    this.progress(now, out)
+  }
+
+  private onFinalization(now: number, c: Certificate, out: Action[], broadcast: boolean): void {
+    const r = this.rec(c.view)
+    if (r.finalization !== null) return
+    r.finalization = c
+    if (broadcast) out.push({ type: 'broadcast', msg: { t: 'cert', cert: c } })
+    if (c.view > this.finalizedView && (this.pendingFinal === null || c.view > this.pendingFinal.view)) this.pendingFinal = c
+    if (c.view >= this.view) this.enter(c.view + 1, now, out)
+    this.progress(now, out)
+  }
+
+  /** Retry whatever waited for a block or certificate: the current proposal, a finalization. */
+  private progress(now: number, out: Action[]): void {
+    if (this.pendingFinal !== null) this.tryFinalize(out)
+    if (!this.done) this.tryNotarize(this.view, now, out)
+  }
+
+  private tryFinalize(out: Action[]): void {
+    const c = this.pendingFinal
+    if (c === null) return
+    const d = hex(c.digest)
+    if (this.stateOf(d) === null && this.execute(d, out) === null) return
+    // Walk back to the last finalized block: everything in between is final now.
+    const chain: FinalizedBlock[] = []
+    let cur = d
+    while (cur !== this.finalizedDigest) {
+      const k = this.blocks.get(cur)
+      if (k === undefined || k.applied === null) return
+      chain.push({ block: k.block, bytes: k.bytes, applied: k.applied })
+      cur = hex(k.block.parent)
+    }
+    this.pendingFinal = null
+    this.finalizedView = c.view
+    if (chain.length === 0) return // a re-proposal finalized an already final block? cannot happen
+    chain.reverse()
+    const top = chain[chain.length - 1] as FinalizedBlock
+    this.finalizedDigest = d
+    this.finalizedHeight = top.block.height
+    const endsEpoch = top.block.height === this.cfg.boundaryHeight
+    out.push({ type: 'finalize', blocks: chain, cert: c, endsEpoch })
+    if (endsEpoch) this.done = true
+    this.prune()
+  }
+
+  private prune(): void {
+    const floor = this.finalizedView - VIEWS_RETAINED
+    if (floor <= 0) return
+    for (const v of this.views.keys()) if (v < floor) this.views.delete(v)
+    for (const k of this.seen.keys()) if (Number(k.slice(0, k.indexOf('/'))) < floor) this.seen.delete(k)
+    for (const [d, k] of this.blocks) if (k.block.height <= this.finalizedHeight && d !== this.finalizedDigest) this.blocks.delete(d)
+  }
+}
