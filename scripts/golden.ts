@@ -1,7 +1,8 @@
 // Prints the golden bytes that test/ledger/golden.test.ts pins (fixed seeds, fixed times).
 // Regenerating them is a deliberate format change: update the test and docs/entries.md together.
 
-import { encodeGenesis, genesisHash } from '../src/ledger/genesis.ts'
+import { encodeGenesis, genesisHash, genesisState } from '../src/ledger/genesis.ts'
+import { buildBlock } from '../src/ledger/apply.ts'
 import { signEntry, encodeSignedEntry } from '../src/ledger/entry.ts'
 import { encodeBlock, blockHash } from '../src/ledger/block.ts'
 import { makeRequest, signedRequestToCbor } from '../src/ledger/request.ts'
@@ -17,7 +18,8 @@ export function golden(): Record<string, string> {
   const entry = signEntry(seed, { net, author: key, seq: 1, time: 1_700_000_001_000, body: { kind: 'policy.vote', param: 'epochBlocks', value: 20 } })
   const leaf = encodeSignedEntry(entry)
   const request = encode(signedRequestToCbor(makeRequest(seed, { net, name: 'ada', expires: 1_800_000_000_000 })))
-  const block = { epoch: 0, height: 1, parent: net, proposer: key, time: 1_700_000_002_000, entries: [leaf], logSize: 2, logRoot: new Uint8Array(32) }
+  // A valid block: built by the leader's own code on the genesis state.
+  const block = buildBlock(genesisState(genesis), { proposer: key, time: 1_700_000_002_000 }, [leaf]).block
   return {
     publicKey: toHex(key),
     genesis: toHex(genesis),

@@ -47,6 +47,15 @@ export const ERROR_CODES = [
   'input.too-large',
   'input.not-found',
   'genesis.invalid',
+  // network (src/p2p/)
+  'net.timeout',
+  'net.too-large',
+  'net.refused',
+  'net.protocol',
+  'net.dial-failed',
+  'net.remote-error',
+  'net.aborted',
+  'net.not-started',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

@@ -4,7 +4,7 @@
 // state untouched; a block with an invalid entry is itself invalid.
 
 import { assert, TrothError } from '../errors.ts'
-import { formatMemberId } from '../identity/member-id.ts'
+import { formatMemberId, parseMemberId } from '../identity/member-id.ts'
 import { memberKeyAcceptable } from '../identity/key-check.ts'
 import { blockHash, type Block } from './block.ts'
 import { asBytes, asMap, asUint, decode, encode, type CborValue } from './encoding.ts'
@@ -14,6 +14,7 @@ import { CompactRange, leafHash } from './merkle.ts'
 import { BLOCK_BYTES_MAX, BLOCK_ENTRIES_MAX, CHUNK_BYTES, ENTRY_TIME_AHEAD_MS_MAX, STANDING_MAX, WEIGHT_FULL } from './limits.ts'
 import { effectiveValue, inRange, isParamName, PARAM_NAMES, type ParamName, type PolicyValues } from './policy.ts'
 import { openRequest, requestSignatureValid } from './request.ts'
+import { checkVote, conflicting, ValidatorSet } from './consensus/messages.ts'
 import { validatorSet } from './genesis.ts'
 import {
   EPOCH_KEY, META_KEY, exileKey, inductionKey, memberKey, policyKey, policyValues, recoveryKey, snapshotKey, stateRoot, validatorsHash,
@@ -58,6 +59,8 @@ export const ENTRY_STATUSES = [
   'key-proof-invalid',
   'no-such-recovery',
   'not-permitted',
+  'evidence-invalid',
+  'evidence-known',
 ] as const
 export type EntryStatus = (typeof ENTRY_STATUSES)[number]
 
@@ -67,7 +70,6 @@ export const BLOCK_STATUSES = [
   'wrong-height',
   'wrong-parent',
   'time-backwards',
-  'time-before-genesis',
   'proposer-not-validator',
   'too-many-entries',
   'too-large',
@@ -182,6 +184,7 @@ function keyInUse(d: Draft, key: Uint8Array): boolean {
     if (m.pendingKey !== null && bytesEqual(m.pendingKey, key)) return true
   }
   for (const r of d.recoveries.values()) if (bytesEqual(r.key, key)) return true
+  for (const candidate of d.inductions.keys()) if (formatMemberId(key) === candidate) return true
   return false
 }
 
@@ -280,7 +283,8 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
     case 'seal': {
       const rootHex = toHex(body.root)
       if (d.snapshots.has(rootHex)) return verdict('snapshot-exists')
-      if (body.chunks === 0 || body.size > body.chunks * CHUNK_BYTES) {
+      // Every chunk holds at least one byte and at most CHUNK_BYTES.
+      if (body.size === 0 || body.chunks === 0 || body.chunks > body.size || body.size > body.chunks * CHUNK_BYTES) {
         return verdict('snapshot-invalid', `${body.size} bytes do not fit in ${body.chunks} chunks of ${CHUNK_BYTES}`)
       }
       d.setSnapshot(rootHex, {
@@ -302,7 +306,7 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
       if (me.pendingKey !== null || d.recoveries.has(author)) return verdict('key-pending')
       if (!memberKeyAcceptable(body.key)) return verdict('key-invalid')
       if (keyInUse(d, body.key)) return verdict('key-in-use')
-      if (!keyProofValid(d.meta.net, me.key, body.key, body.keySig)) return verdict('key-proof-invalid')
+      if (!keyProofValid(d.meta.net, parseMemberId(author), body.key, body.keySig)) return verdict('key-proof-invalid')
       d.setMember(author, { ...(d.members.get(author) as Member), pendingKey: body.key })
       return OK
     }
@@ -319,6 +323,8 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
       const t = activeMember(d, body.member)
       if (typeof t === 'string') return verdict(t)
       const open = d.recoveries.get(target)
+      if (!memberKeyAcceptable(body.key)) return verdict('key-invalid')
+      if (!keyProofValid(d.meta.net, body.member, body.key, body.keySig)) return verdict('key-proof-invalid')
       if (open !== undefined) {
         if (!bytesEqual(open.key, body.key)) return verdict('key-pending', 'a recovery to another key is open')
         if (open.supporters.includes(author)) return verdict('already-voted')
@@ -328,13 +334,25 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
       if (t.m.pendingKey !== null) return verdict('key-pending')
       if (!memberKeyAcceptable(body.key)) return verdict('key-invalid')
       if (keyInUse(d, body.key)) return verdict('key-in-use')
-      if (!keyProofValid(d.meta.net, t.m.key, body.key, body.keySig)) return verdict('key-proof-invalid')
       d.setRecovery(target, { key: body.key, supporters: [author], openedAt: ctx.time })
       return OK
     }
+    case 'evidence': {
+      // Two signed votes no honest validator sends together: the signer is exiled at the next
+      // epoch boundary. Only this epoch's votes count (its validator keys are in the state).
+      const { a, b } = body
+      if (a.epoch !== d.epoch.number || b.epoch !== d.epoch.number) return verdict('evidence-invalid', 'the votes are not from this epoch')
+      if (!conflicting(a, b)) return verdict('evidence-invalid', 'the votes do not conflict')
+      const set = new ValidatorSet(d.epoch.number, d.epoch.validators)
+      if (checkVote(d.meta.net, set, a) !== 'ok' || checkVote(d.meta.net, set, b) !== 'ok') return verdict('evidence-invalid', 'a vote does not verify under the signer\'s epoch key')
+      const culprit = d.members.get(a.signer)
+      if (culprit === undefined || culprit.status !== 'active') return verdict('target-not-active')
+      if (culprit.exileReason !== '') return verdict('evidence-known', 'the signer is already to be exiled')
+      d.setMember(a.signer, { ...culprit, exileReason: `evidence: conflicting ${a.kind}/${b.kind} votes in epoch ${a.epoch} view ${a.view}` })
+      return OK
+    }
     case 'audit.report':
-    case 'evidence':
-      return verdict('kind-not-enabled', `${body.kind} entries are accepted once their rules are in force (obligations, consensus evidence)`)
+      return verdict('kind-not-enabled', 'audit.report entries are accepted once the obligation rules are in force')
   }
 }
 
@@ -426,6 +444,12 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
     }
   }
 
+  // Members convicted by evidence during the epoch (DESIGN.md §4: exiled at the next epoch).
+  for (const id of sortedKeys(d.members)) {
+    const m = d.members.get(id) as Member
+    if (m.status === 'active' && m.exileReason !== '') exile(d, id, m.exileReason, ctx)
+  }
+
   for (const id of sortedKeys(d.members)) {
     const m = d.members.get(id) as Member
     if (m.status !== 'active') continue
@@ -445,6 +469,9 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
     const byWeight = 1000 * supportWeight(d, weights, r.supporters) > ctx.policy.recoverWeight * W
     if ((bySponsors || byWeight) && ctx.time >= r.openedAt + ctx.policy.recoverDelayMs) {
       d.setMember(target, { ...t, key: r.key })
+      d.setRecovery(target, undefined)
+    } else if (ctx.time >= r.openedAt + ctx.policy.recoverDelayMs + ctx.policy.recoverWindowMs) {
+      // A recovery nobody backs does not block the member's real one forever.
       d.setRecovery(target, undefined)
     }
   }
@@ -559,7 +586,6 @@ function checkHeader(state: LedgerState, h: Header & { epoch: number; height: nu
   if (h.height !== m.height + 1) return refuse('wrong-height', `expected height ${m.height + 1}, got ${h.height}`)
   if (!bytesEqual(h.parent, m.lastBlock)) return refuse('wrong-parent', 'parent is not the last applied block')
   if (h.time < m.lastTime) return refuse('time-backwards', `time ${h.time} before ${m.lastTime}`)
-  if (h.time < m.genesisTime) return refuse('time-before-genesis', `time ${h.time} before genesis`)
   const proposer = formatMemberId(h.proposer)
   if (!state.epoch.validators.some((v) => v.id === proposer)) return refuse('proposer-not-validator', `${proposer} is not a validator of epoch ${h.epoch}`)
   return null
@@ -637,7 +663,7 @@ function finish(state: LedgerState, block: Block, x: Executed): Applied {
 }
 
 function sealStateRoot(leaf: Uint8Array): Uint8Array {
-  // The seal leaf is ours (closeEpoch): { epoch, kind, stateRoot, validators } in canonical order.
+  // The seal leaf is ours (closeEpoch): canonical order is kind, epoch, stateRoot, validators.
   return (decodeSealLeaf(leaf) as { stateRoot: Uint8Array }).stateRoot
 }
 

@@ -8,6 +8,7 @@ import { TrothError } from '../errors.ts'
 import { asArray, asBool, asBytes, asEnum, asMap, asText, asUint, decode, encode, type CborValue } from './encoding.ts'
 import { ADDRS_MAX, ADDR_BYTES_MAX, ENTRY_BYTES_MAX, NAME_BYTES_MAX, REASON_BYTES_MAX, SNAPSHOT_BYTES_MAX, SNAPSHOT_CHUNKS_MAX } from './limits.ts'
 import { parseSignedRequest, signedRequestToCbor, type SignedRequest } from './request.ts'
+import { voteFromCbor, voteToCbor, type Vote } from './consensus/messages.ts'
 
 export const ENTRY_KINDS = [
   'induct.vouch',
@@ -37,9 +38,11 @@ export type Body =
   | { readonly kind: 'key.rotate'; readonly key: Uint8Array; readonly keySig: Uint8Array }
   | { readonly kind: 'key.recover'; readonly member: Uint8Array; readonly key: Uint8Array; readonly keySig: Uint8Array }
   | { readonly kind: 'key.recover'; readonly member: Uint8Array; readonly cancel: true }
-  // Formats owned by later parts of the design (§4 evidence, §5.4 audit reports): carried opaque
-  // until their rules land, and refused by the state machine with status 'kind-not-enabled'.
-  | { readonly kind: 'audit.report' | 'evidence'; readonly raw: CborValue }
+  /** Two conflicting signed consensus votes by one validator (DESIGN.md §4). */
+  | { readonly kind: 'evidence'; readonly a: Vote; readonly b: Vote }
+  // Audit reports (§5.4) are carried opaque until their rules land, and refused by the state
+  // machine with status 'kind-not-enabled'.
+  | { readonly kind: 'audit.report'; readonly raw: CborValue }
 
 export interface Entry {
   readonly net: Uint8Array
@@ -68,8 +71,8 @@ function bodyToCbor(b: Body): CborValue {
     case 'announce': return { addrs: [...b.addrs] }
     case 'key.rotate': return { key: b.key, keySig: b.keySig }
     case 'key.recover': return 'cancel' in b ? { member: b.member, cancel: true } : { member: b.member, key: b.key, keySig: b.keySig }
-    case 'audit.report':
-    case 'evidence': return b.raw
+    case 'evidence': return { a: voteToCbor(b.a), b: voteToCbor(b.b) }
+    case 'audit.report': return b.raw
   }
 }
 
@@ -134,8 +137,11 @@ function parseBody(kind: EntryKind, v: CborValue): Body {
       if (m.key === undefined || m.keySig === undefined) throw new TrothError('schema.invalid', `${p}: key and keySig are required`)
       return { kind, member, key: asBytes(m.key, `${p}.key`, 32), keySig: asBytes(m.keySig, `${p}.keySig`, 64) }
     }
+    case 'evidence': {
+      const m = asMap(v, p, ['a', 'b'])
+      return { kind, a: voteFromCbor(m.a as CborValue, `${p}.a`), b: voteFromCbor(m.b as CborValue, `${p}.b`) }
+    }
     case 'audit.report':
-    case 'evidence':
       return { kind, raw: v }
   }
 }

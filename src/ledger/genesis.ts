@@ -7,6 +7,7 @@ import { formatMemberId } from '../identity/member-id.ts'
 import { memberKeyAcceptable } from '../identity/key-check.ts'
 import { asArray, asBytes, asMap, asText, asUint, decode, encode, type CborValue } from './encoding.ts'
 import { sha256, bytesEqual } from './hash.ts'
+import { asName, nameProblem } from './names.ts'
 import { CompactRange, leafHash } from './merkle.ts'
 import { GENESIS_BYTES_MAX, GENESIS_FOUNDERS_MAX, NAME_BYTES_MAX, STANDING_MAX, WEIGHT_FULL } from './limits.ts'
 import { FOUNDING_NET, openRequest, parseSignedRequest, requestSignatureValid, signedRequestToCbor, type SignedRequest } from './request.ts'
@@ -62,6 +63,8 @@ export function validateGenesis(g: Genesis): PolicyValues {
   const seen = new Set<string>()
   for (const [i, f] of g.founders.entries()) {
     const id = formatMemberId(f.key)
+    const bad = nameProblem(f.name)
+    if (bad !== null) throw invalid(`founder ${id}: name ${bad}`)
     if (!memberKeyAcceptable(f.key)) throw invalid(`founder ${id} has a key that is not a canonical prime-order point`)
     if (seen.has(id)) throw invalid(`founder ${id} is listed twice`)
     seen.add(id)
@@ -82,7 +85,7 @@ export function parseGenesis(v: CborValue): Genesis {
     const f = asMap(x, `genesis.founders[${i}]`, ['key', 'name', 'request'])
     return {
       key: asBytes(f.key as CborValue, `genesis.founders[${i}].key`, 32),
-      name: asText(f.name as CborValue, `genesis.founders[${i}].name`, NAME_BYTES_MAX),
+      name: asName(f.name as CborValue, `genesis.founders[${i}].name`),
       request: f.request === null ? null : parseSignedRequest(f.request as CborValue, `genesis.founders[${i}].request`),
     }
   })

@@ -27,6 +27,7 @@ export const PARAMS = Object.freeze({
   exileWindowMs: { default: 14 * DAY_MS, min: DAY_MS / 24, max: 90 * DAY_MS, doc: 'how long an exile proposal stays open' },
   recoverWeight: { default: 500, min: 100, max: 1000, doc: 'support (permille of W) that re-keys a member' },
   recoverDelayMs: { default: 7 * DAY_MS, min: 0, max: 90 * DAY_MS, doc: 'delay in which the old key can cancel a recovery' },
+  recoverWindowMs: { default: 30 * DAY_MS, min: DAY_MS / 24, max: 365 * DAY_MS, doc: 'after the delay, how long a recovery may wait for support before it lapses' },
   sponsorStrikeEpochs: { default: 10, min: 0, max: 10_000, doc: 'sponsors take a strike if their inductee is exiled within this many epochs' },
   replicationMin: { default: 3, min: 1, max: 32, doc: 'repair starts below this many live replicas' },
   replicationTarget: { default: 4, min: 1, max: 32, doc: 'replicas assigned to a new snapshot' },
@@ -61,6 +62,9 @@ export function genesisPolicy(overrides: Readonly<Record<string, number>>): Poli
     if (!isParamName(k)) throw new TrothError('genesis.invalid', `unknown policy parameter "${k}" (known: ${PARAM_NAMES.join(', ')})`)
     if (!inRange(k, v)) throw new TrothError('genesis.invalid', `policy ${k}=${v} is outside its range [${PARAMS[k].min}, ${PARAMS[k].max}]`)
     out[k] = v
+  }
+  if (!(out.replicationMin <= out.replicationTarget && out.replicationTarget <= out.replicationMax)) {
+    throw new TrothError('genesis.invalid', `policy needs replicationMin <= replicationTarget <= replicationMax, got ${out.replicationMin}, ${out.replicationTarget}, ${out.replicationMax}`)
   }
   return out
 }

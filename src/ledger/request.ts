@@ -5,8 +5,9 @@
 import { TAG } from '../identity/tags.ts'
 import { sign, verify } from '../identity/sign.ts'
 import { publicKeyOf } from '../identity/ed25519.ts'
-import { asBytes, asMap, asText, asUint, decode, encode, type CborValue } from './encoding.ts'
-import { NAME_BYTES_MAX, REQUEST_BYTES_MAX } from './limits.ts'
+import { asBytes, asMap, asUint, decode, encode, type CborValue } from './encoding.ts'
+import { REQUEST_BYTES_MAX } from './limits.ts'
+import { asName } from './names.ts'
 
 export const FOUNDING_NET = new Uint8Array(32)
 
@@ -55,7 +56,7 @@ export function openRequest(s: SignedRequest): InductRequest {
   return {
     net: asBytes(m.net as CborValue, 'request.net', 32),
     key: asBytes(m.key as CborValue, 'request.key', 32),
-    name: asText(m.name as CborValue, 'request.name', NAME_BYTES_MAX),
+    name: asName(m.name as CborValue, 'request.name'),
     expires: asUint(m.expires as CborValue, 'request.expires'),
   }
 }

@@ -2,7 +2,7 @@
 // immutable maps of immutable records; apply() copies only what it touches. The state is also a
 // sorted set of key/value records: that is what the store keeps and what the state root hashes.
 
-import { asArray, asBytes, asEnum, asMap, asText, asUint, encode, type CborValue } from './encoding.ts'
+import { asArray, asBool, asBytes, asEnum, asMap, asText, asUint, encode, type CborValue } from './encoding.ts'
 import { rootOf, leafHash } from './merkle.ts'
 import { parseSignedRequest, signedRequestToCbor, type SignedRequest } from './request.ts'
 import { PARAM_NAMES, isParamName, type ParamName, type PolicyValues } from './policy.ts'
@@ -184,7 +184,7 @@ export function memberFromCbor(v: CborValue): Member {
       dutiesMissed: asUint(s.dutiesMissed as CborValue, `${p}.standing.dutiesMissed`),
     },
     addrs: asArray(m.addrs as CborValue, `${p}.addrs`, ADDRS_MAX).map((a, i) => asText(a, `${p}.addrs[${i}]`, ADDR_BYTES_MAX)),
-    pendingLeave: m.pendingLeave === true,
+    pendingLeave: asBool(m.pendingLeave as CborValue, `${p}.pendingLeave`),
     pendingKey: m.pendingKey === null ? null : asBytes(m.pendingKey as CborValue, `${p}.pendingKey`, 32),
     exileReason: asText(m.exileReason as CborValue, `${p}.exileReason`, REASON_BYTES_MAX),
   }

@@ -51,7 +51,7 @@ describe('entry validity', () => {
     expect(statusOf(c, c.entry(A, vote, { seq: 2 }))).toBe('bad-seq')
     expect(statusOf(c, c.entry(A, vote, { seq: 1, time: c.time + 3_600_000 }))).toBe('time-ahead')
     expect(statusOf(c, new Uint8Array([0xa0]))).toBe('malformed')
-    expect(statusOf(c, c.entry(A, { kind: 'evidence', raw: {} }, { seq: 1 }))).toBe('kind-not-enabled')
+    expect(statusOf(c, c.entry(A, { kind: 'audit.report', raw: {} }, { seq: 1 }))).toBe('kind-not-enabled')
     const ok = c.entry(A, vote, { seq: 1 })
     expect(submit(c, ok)).toBe('ok')
     expect(submit(c, ok)).toBe('bad-seq') // the same bytes again: replay
