@@ -6,7 +6,7 @@
 import { assert, TrothError } from '../errors.ts'
 import { formatMemberId, parseMemberId } from '../identity/member-id.ts'
 import { memberKeyAcceptable } from '../identity/key-check.ts'
-import { blockHash, type Block } from './block.ts'
+import { blockHash, encodeBlock, type Block } from './block.ts'
 import { asBytes, asMap, asUint, decode, encode, type CborValue } from './encoding.ts'
 import { decodeSignedEntry, entrySignatureValid, keyProofValid, type Body, type SignedEntry } from './entry.ts'
 import { bytesEqual, toHex } from './hash.ts'
@@ -690,6 +690,8 @@ export function applyBlock(state: LedgerState, block: Block): Applied | Refused 
   const bad = checkHeader(state, block)
   if (bad !== null) return bad
   if (block.entries.length > BLOCK_ENTRIES_MAX) return refuse('too-many-entries', `${block.entries.length} entries, limit ${BLOCK_ENTRIES_MAX}`)
+  const size = encodeBlock(block).length
+  if (size > BLOCK_BYTES_MAX) return refuse('too-large', `block is ${size} bytes, limit ${BLOCK_BYTES_MAX}`)
   const x = execute(state, block.height, block.time, block.entries, true)
   if ('ok' in x) return x
   if (x.log.size !== block.logSize || !bytesEqual(x.log.root(), block.logRoot)) {

@@ -5,7 +5,7 @@
 
 import { TrothError } from '../errors.ts'
 import { formatMemberId, parseMemberId } from '../identity/member-id.ts'
-import { buildBlock, checkEntry, closesEpoch, type Applied } from '../ledger/apply.ts'
+import { applyBlock, buildBlock, checkEntry, closesEpoch, type Applied } from '../ledger/apply.ts'
 import { blockHash, decodeBlock, type Block } from '../ledger/block.ts'
 import { asArray, asBytes, asMap, asText, asUint, decode, encode, type CborValue } from '../ledger/encoding.ts'
 import { decodeSignedEntry, encodeSignedEntry, signEntry } from '../ledger/entry.ts'
@@ -13,7 +13,7 @@ import { bytesEqual, toHex } from '../ledger/hash.ts'
 import { ENTRY_BYTES_MAX, MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { consistencyProof, verifyConsistency, type NodeReader } from '../ledger/merkle.ts'
 import type { LedgerState } from '../ledger/state.ts'
-import { cosign, formatCheckpoint, formatNote, keyId, SIG_TYPE_COSIGNATURE_V1, verifyCosignature, type NoteSignature } from '../ledger/tlog.ts'
+import { cosign, formatCheckpoint, formatNote, keyId, parseNote, SIG_TYPE_COSIGNATURE_V1, verifyCosignature, type NoteSignature } from '../ledger/tlog.ts'
 import { EpochEngine, type Action, type ConsensusMessage, type Timing } from '../ledger/consensus/engine.ts'
 import { certFromCbor, certToCbor, checkCertificate, ValidatorSet, voteFromCbor, voteToCbor, type Certificate, type Vote } from '../ledger/consensus/messages.ts'
 
@@ -597,7 +597,6 @@ export class Replica {
     const set = new ValidatorSet(state.epoch.number, state.epoch.validators)
     if (cert.kind !== 'finalize' || checkCertificate(state.meta.net, set, cert) !== 'ok') return false
     const chain: Array<{ block: Block; applied: Applied }> = []
-    const { applyBlock } = await import('../ledger/apply.ts')
     for (const bytes of raw) {
       let block: Block
       try {
@@ -619,7 +618,9 @@ export class Replica {
     this.cfg.env.log('synced', { height: top.block.height, blocks: chain.length })
     if (endsEpoch) {
       const closedEpoch = this.cfg.ledger.state.epoch.number - 1
-      await this.fetchCheckpoint(closedEpoch)
+      const body = formatCheckpoint({ origin: checkpointOrigin(this.cfg.ledger.state), size: top.block.logSize, root: top.block.logRoot })
+      // Never wait for the network inside the queue: fetch the sealed checkpoint on the side.
+      void this.fetchCheckpoint(closedEpoch, set, body)
       await this.cfg.wal.prune(this.cfg.ledger.state.epoch.number)
     }
     // Restart the engine at the new finalized head (same epoch mid-way, or the next one).
@@ -627,18 +628,21 @@ export class Replica {
     return true
   }
 
-  private async fetchCheckpoint(epoch: number): Promise<void> {
+  /** A node that caught up past an epoch fetches its sealed checkpoint from a peer, and keeps it
+   * only if it is exactly our log's checkpoint, cosigned by more than 2/3 of that epoch's weight. */
+  private async fetchCheckpoint(epoch: number, set: ValidatorSet, body: string): Promise<void> {
     if ((await this.cfg.ledger.checkpoint(epoch)) !== undefined) return
     const res = await this.cfg.env.request({ t: 'checkpoint', epoch })
     if (res === null) return
+    let note: string
     try {
-      const note = asText(asMap(res, 'res', ['note']).note, 'res.note', 1024 * 1024)
-      if (note !== '') this.cfg.env.log('checkpoint.fetched', { epoch })
-      // A fetched checkpoint is stored only once its cosignatures are checked by the caller of
-      // verifySealed (the auditor tools do that); here we keep ours from our own collection.
+      note = asText(asMap(res, 'res', ['note']).note, 'res.note', 1024 * 1024)
     } catch {
       return
     }
+    if (note === '' || !verifySealed(note, body, set)) return
+    await this.cfg.ledger.putCheckpoint(epoch, note)
+    this.cfg.env.log('checkpoint.fetched', { epoch })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -684,6 +688,27 @@ export class Replica {
         return { note: (await this.cfg.ledger.checkpoint(req.epoch)) ?? '' }
     }
   }
+}
+
+/** True iff `note` is the checkpoint `body` with cosignatures (cosignature/v1, key name = the
+ * MemberId) from more than 2/3 of the weight of `set`. Unknown signers are ignored (C2SP). */
+export function verifySealed(note: string, body: string, set: ValidatorSet): boolean {
+  let parsed
+  try {
+    parsed = parseNote(note)
+  } catch {
+    return false
+  }
+  if (parsed.text !== body) return false
+  const good = new Set<string>()
+  for (const s of parsed.signatures) {
+    const v = set.get(s.name)
+    if (v === undefined) continue
+    if (!bytesEqual(s.keyId, keyId(s.name, SIG_TYPE_COSIGNATURE_V1, v.key))) continue
+    if (!verifyCosignature(v.key, s.name, body, s).ok) return false // a known key that fails: reject (signed-note)
+    good.add(s.name)
+  }
+  return set.isQuorum(set.weightOf(good))
 }
 
 export function encodeSyncRequest(req: SyncRequest): CborValue {

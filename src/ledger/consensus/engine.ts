@@ -484,20 +484,24 @@ export class EpochEngine {
     return conflict
   }
 
+  /** Remember a verified vote; a conflicting pair from one signer becomes evidence (once). */
+  private noteVote(v: Vote, out: Action[]): void {
+    const conflict = this.record(v)
+    if (conflict === null) return
+    const id = `${v.signer}/${v.view}`
+    if (!this.reported.has(id)) {
+      this.reported.add(id)
+      out.push({ type: 'evidence', a: conflict, b: v })
+    }
+    if (v.kind === 'notarize' && v.signer === this.leader(v.view)) this.rec(v.view).leaderEquivocated = true
+  }
+
   private onVote(now: number, v: Vote, out: Action[]): Verdict {
     if (v.epoch !== this.epoch) return 'ignored'
     if (v.view > this.view + VIEWS_AHEAD_MAX || v.view + VIEWS_RETAINED < this.finalizedView) return 'ignored'
     const check = checkVote(this.cfg.net, this.cfg.validators, v)
     if (check !== 'ok') return 'bad'
-    const conflict = this.record(v)
-    if (conflict !== null) {
-      const id = `${v.signer}/${v.view}`
-      if (!this.reported.has(id)) {
-        this.reported.add(id)
-        out.push({ type: 'evidence', a: conflict, b: v })
-      }
-      if (v.kind === 'notarize' && v.signer === this.leader(v.view)) this.rec(v.view).leaderEquivocated = true
-    }
+    this.noteVote(v, out)
     const r = this.rec(v.view)
     if (v.kind === 'nullify') {
       r.nullify.set(v.signer, v)
@@ -526,6 +530,9 @@ export class EpochEngine {
     if (have != null) return 'ignored'
     if (c.view + VIEWS_RETAINED < this.finalizedView && c.kind !== 'finalize') return 'ignored'
     if (checkCertificate(this.cfg.net, this.cfg.validators, c) !== 'ok') return 'bad'
+    // Each signature in a certificate is a signed vote: a signer who told us otherwise directly
+    // (e.g. an equivocating leader sending different blocks to different halves) is caught here.
+    for (const s of c.signers) this.noteVote({ kind: c.kind, epoch: c.epoch, view: c.view, parent: c.parent, digest: c.digest, signer: s.id, sig: s.sig }, out)
     if (c.kind === 'notarize') this.onNotarization(now, c, out, true)
     else if (c.kind === 'nullify') this.onNullification(now, c, out, true)
     else this.onFinalization(now, c, out, true)
