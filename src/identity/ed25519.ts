@@ -2,7 +2,7 @@
 // goes through verifyRaw(): Node's native crypto (OpenSSL), whose accept/reject answers are pinned
 // by the RFC 8032 and Wycheproof vectors in test/identity/. docs/verification.md states the rule.
 
-import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import { TrothError } from '../errors.ts'
 
 export const SEED_BYTES = 32
@@ -22,9 +22,19 @@ export function generateSeed(): Uint8Array {
   return new Uint8Array(randomBytes(SEED_BYTES))
 }
 
+// A node signs many votes with one seed: keep its parsed key, keyed by the seed object itself
+// (a WeakMap, so no copy of the secret is made and it goes when the seed does).
+const privateKeys = new WeakMap<Uint8Array, { key: KeyObject; check: string }>()
+
 function privateKeyObject(seed: Uint8Array): KeyObject {
   if (!(seed instanceof Uint8Array) || seed.length !== SEED_BYTES) throw new TrothError('id.invalid-key', 'secret key must be 32 bytes')
-  return createPrivateKey({ key: concat(PKCS8_PREFIX, seed), format: 'der', type: 'pkcs8' })
+  // The bytes may have been changed (e.g. wiped) since they were cached: compare a cheap digest.
+  const check = createHash('sha256').update(seed).digest('base64')
+  const hit = privateKeys.get(seed)
+  if (hit !== undefined && hit.check === check) return hit.key
+  const key = createPrivateKey({ key: concat(PKCS8_PREFIX, seed), format: 'der', type: 'pkcs8' })
+  privateKeys.set(seed, { key, check })
+  return key
 }
 
 /** The 32-byte public key of a seed (RFC 8032 §5.1.5). */

@@ -249,6 +249,7 @@ export class TrothHost {
     } catch (err) {
       if (signal?.aborted === true) throw new TrothError('net.aborted', `dial ${addr} aborted`, { cause: err })
       connection.abort(err instanceof Error ? err : new Error(String(err)))
+      if (timeout.aborted) throw new TrothError('net.timeout', `${addr} did not answer a ping within ${this.#dialTimeoutMs} ms of connecting`, { cause: err })
       throw new TrothError('net.refused', `${addr} closed the connection after the handshake: it does not admit us (or is shutting down)`, { cause: err })
     }
     return connection
@@ -271,6 +272,10 @@ export class TrothHost {
 
   /** Report misbehaviour; at the threshold the peer is disconnected and refused for a while. */
   penalise(memberId: MemberId, reason: string, points: number): void {
+    if (memberId === this.memberId) {
+      this.log.error('ignoring a penalty against ourselves (%s)', reason)
+      return
+    }
     const event = this.#penalties.penalise(memberId, reason, points)
     this.log('penalty %s +%d (%s), score %d%s', memberId, points, reason, Math.round(event.score), event.banned ? ', banned' : '')
     try {
