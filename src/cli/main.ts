@@ -7,6 +7,7 @@ import { basename } from 'node:path'
 import { TrothError } from '../errors.ts'
 import { processIo, type Io } from './io.ts'
 import { cmdGenesis, cmdId, cmdInit, cmdInspect, cmdRequest } from './offline.ts'
+import { cmdCheckpoint, cmdPolicyVote, cmdStart, cmdStatus } from './live.ts'
 
 export const EXIT_OK = 0
 export const EXIT_ERROR = 1
@@ -82,6 +83,43 @@ export function buildProgram(io: Io): Command {
     .argument('<file>', 'the file')
     .option('--json', 'print JSON')
     .action(async (file: string, o: { json?: boolean }) => cmdInspect(io, { file, json: o.json === true }))
+
+  program
+    .command('start')
+    .description('run the node: consensus, gossip, sync, and the local control API')
+    .requiredOption('--data <dir>', 'data directory (made by troth init)')
+    .requiredOption('--genesis <file>', 'the network\'s genesis file')
+    .option('--listen <multiaddr>', 'address to listen on, e.g. /ip4/127.0.0.1/tcp/7700 (repeat)', collect, [])
+    .option('--bootstrap <multiaddr>', 'a peer to connect to, ending in /p2p/<peer id> (repeat)', collect, [])
+    .option('--idle-ms <ms>', 'a leader with nothing to propose waits this long (default 1000)')
+    .option('--delta-ms <ms>', 'the network delay bound the timers assume (default 250)')
+    .action(async (o: { data: string; genesis: string; listen: string[]; bootstrap: string[]; idleMs?: string; deltaMs?: string }) =>
+      cmdStart(io, { data: o.data, genesis: o.genesis, listen: o.listen, bootstrap: o.bootstrap, idleMs: o.idleMs, deltaMs: o.deltaMs }),
+    )
+
+  program
+    .command('status')
+    .description('the running node\'s view, finalized height, log size and root, epoch, peers, members')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; json?: boolean }) => cmdStatus(io, { data: o.data, json: o.json === true }))
+
+  program
+    .command('checkpoint')
+    .description('the latest sealed checkpoint, as a C2SP signed note with the members\' cosignatures')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; json?: boolean }) => cmdCheckpoint(io, { data: o.data, json: o.json === true }))
+
+  const policy = program.command('policy').description('persistent democracy over the policy parameters')
+  policy
+    .command('vote')
+    .description('cast or change your standing vote for a parameter (VALUE "none" withdraws it)')
+    .argument('<param>', 'parameter name')
+    .argument('<value>', 'integer value, or none')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (param: string, value: string, o: { data: string; json?: boolean }) => cmdPolicyVote(io, { data: o.data, param, value, json: o.json === true }))
 
   return program
 }

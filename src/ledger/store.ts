@@ -165,10 +165,11 @@ export class LedgerStore {
     return this.db.get(certKey(height))
   }
 
-  /** The lowest height ≥ `height` whose block carries a stored certificate, within `span`. */
-  async nextCertified(height: number, span: number): Promise<number | undefined> {
-    for await (const key of this.db.keys({ gte: certKey(height), lt: certKey(height + span) })) return parseInt(key.slice(2), 16)
-    return undefined
+  /** Heights in [height, height + span) whose blocks carry a stored certificate, ascending. */
+  async certifiedHeights(height: number, span: number): Promise<number[]> {
+    const out: number[] = []
+    for await (const key of this.db.keys({ gte: certKey(height), lt: certKey(height + span) })) out.push(parseInt(key.slice(2), 16))
+    return out
   }
 
   async heightOf(digest: Uint8Array): Promise<number | undefined> {

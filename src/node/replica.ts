@@ -20,6 +20,8 @@ import { certFromCbor, certToCbor, checkCertificate, ValidatorSet, voteFromCbor,
 export const MEMPOOL_ENTRIES_MAX = 10_000
 export const FUTURE_MESSAGES_MAX = 1_000
 export const SYNC_BLOCKS_MAX = 256
+/** A sync response holds at least one block of up to 4 MiB and stays under the RPC frame ceiling. */
+export const SYNC_RESPONSE_BYTES_MAX = 4 * 1024 * 1024 + 32 * 1024
 export const CERT_VIEWS_MAX = 64
 /** Entries from one author may run this far ahead of its finalized seq in the mempool. */
 export const MEMPOOL_SEQ_AHEAD_MAX = 64
@@ -31,7 +33,7 @@ export interface FinalizedLedger {
   blockBytes(height: number): Promise<Uint8Array | undefined>
   heightOf(digest: Uint8Array): Promise<number | undefined>
   cert(height: number): Promise<Uint8Array | undefined>
-  nextCertified(height: number, span: number): Promise<number | undefined>
+  certifiedHeights(height: number, span: number): Promise<number[]>
   putCheckpoint(epoch: number, note: string): Promise<void>
   checkpoint(epoch: number): Promise<string | undefined>
   latestCheckpoint(): Promise<[number, string] | undefined>
@@ -54,7 +56,7 @@ export type SyncRequest =
 
 export interface ReplicaEnv {
   now(): number
-  /** Call replica.onTimer() at (or soon after) `at`. */
+  /** Call replica.onTimer(at) at (or soon after) `at`. */
   wake(at: number): void
   /** Gossip on the consensus topic. */
   broadcast(payload: Uint8Array): void
@@ -155,6 +157,9 @@ export class Replica {
   }
   get mempoolSize(): number {
     return this.mempool.size
+  }
+  debug(): Record<string, unknown> {
+    return { engine: this.engine?.debug() ?? null, proposeAt: this.proposeAt, wakes: [...this.wakes].slice(0, 8), syncing: this.syncing, now: this.cfg.env.now() }
   }
 
   /** Serialize every input: the engine sees one event at a time, actions run in order. */
@@ -300,10 +305,13 @@ export class Replica {
     return 'ok'
   }
 
-  onTimer(): Promise<void> {
+  /** A wake-up asked for time `at` has come. Clocks may fire a timer a little early: the time
+   * the engine sees is never before `at`, so a deadline is never missed and re-armed forever. */
+  onTimer(at?: number): Promise<void> {
     return this.run(async () => {
-      const now = this.cfg.env.now()
-      for (const at of [...this.wakes]) if (at <= now) this.wakes.delete(at)
+      const now = Math.max(this.cfg.env.now(), at ?? 0)
+      if (at !== undefined) this.wakes.delete(at)
+      for (const w of [...this.wakes]) if (w <= now) this.wakes.delete(w)
       if (this.engine === null) return
       await this.perform(this.engine.onTimer(now))
       if (now >= this.proposeAt) await this.propose()
@@ -673,14 +681,24 @@ export class Replica {
       case 'blocks': {
         const head = this.cfg.ledger.state.meta.height
         if (req.from > head || req.from < 1) return { blocks: [], cert: null }
-        const top = await this.cfg.ledger.nextCertified(req.from, SYNC_BLOCKS_MAX)
-        if (top === undefined) return { blocks: [], cert: null }
+        // As many blocks as fit, ending at a block that carries its finalization certificate.
+        const certified = new Set(await this.cfg.ledger.certifiedHeights(req.from, SYNC_BLOCKS_MAX))
         const blocks: Uint8Array[] = []
-        for (let h = req.from; h <= top; h++) {
+        let bytes = 0
+        let top = -1
+        let upTo = 0
+        for (let h = req.from; h < req.from + SYNC_BLOCKS_MAX && h <= head; h++) {
           const b = await this.cfg.ledger.blockBytes(h)
-          if (b === undefined) return { blocks: [], cert: null }
+          if (b === undefined || bytes + b.length > SYNC_RESPONSE_BYTES_MAX) break
           blocks.push(b)
+          bytes += b.length
+          if (certified.has(h)) {
+            top = h
+            upTo = blocks.length
+          }
         }
+        if (top < 0) return { blocks: [], cert: null }
+        blocks.length = upTo
         const cert = await this.cfg.ledger.cert(top)
         return { blocks, cert: cert === undefined ? null : decode(cert, { bytesMax: MESSAGE_BYTES_MAX }) }
       }

@@ -49,9 +49,10 @@ export class MemoryLedger implements FinalizedLedger {
   async cert(height: number): Promise<Uint8Array | undefined> {
     return this.certs.get(height)
   }
-  async nextCertified(height: number, span: number): Promise<number | undefined> {
-    for (let h = height; h < height + span && h <= this.state.meta.height; h++) if (this.certs.has(h)) return h
-    return undefined
+  async certifiedHeights(height: number, span: number): Promise<number[]> {
+    const out: number[] = []
+    for (let h = height; h < height + span && h <= this.state.meta.height; h++) if (this.certs.has(h)) out.push(h)
+    return out
   }
   async putCheckpoint(epoch: number, note: string): Promise<void> {
     this.checkpoints.set(epoch, note)

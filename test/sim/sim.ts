@@ -212,7 +212,7 @@ export class Sim {
       now: () => this.now,
       wake: (at) => {
         this.schedule(at, async () => {
-          if (alive() && node.replica !== null) await node.replica.onTimer()
+          if (alive() && node.replica !== null) await node.replica.onTimer(at)
         })
       },
       broadcast: (payload) => {

@@ -150,6 +150,26 @@ export class EpochEngine {
   blockBytes(digest: Uint8Array): Uint8Array | null {
     return this.blocks.get(hex(digest))?.bytes ?? null
   }
+  /** What the current view waits for (status page, debugging). */
+  debug(): Record<string, unknown> {
+    const r = this.views.get(this.view)
+    return {
+      view: this.view,
+      leader: this.leader(this.view),
+      finalizedView: this.finalizedView,
+      leaderDeadline: this.leaderDeadline,
+      advanceDeadline: this.advanceDeadline,
+      retryAt: this.retryAt,
+      proposal: r?.proposal ?? null,
+      pending: r?.pending ?? false,
+      my: { notarize: r?.myNotarize !== null && r !== undefined, nullify: r?.myNullify != null, finalize: r?.myFinalize != null },
+      notarizeVotes: r === undefined ? 0 : [...r.notarize.values()].reduce((a, m) => a + m.size, 0),
+      nullifyVotes: r?.nullify.size ?? 0,
+      proposeBlocker: this.proposeBlocker(),
+      pendingFinal: this.pendingFinal?.view ?? null,
+    }
+  }
+
   /** My own votes, for the WAL check in tests. */
   myVotes(view: number): { notarize: Vote | null; nullify: Vote | null; finalize: Vote | null } {
     const r = this.views.get(view)

@@ -1,0 +1,149 @@
+// The local control API (DESIGN.md §8): HTTP on 127.0.0.1 only, every request authenticated by
+// a bearer token that only the data dir's owner can read (DIR/control.json, mode 0600). The CLI's
+// live commands (status, checkpoint, policy vote) go through it; /metrics is Prometheus text.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { rmSync, writeFileSync, renameSync } from 'node:fs'
+import { join } from 'node:path'
+import { CompactRange } from '../ledger/merkle.ts'
+import { toHex } from '../ledger/hash.ts'
+import { PARAMS, isParamName, inRange } from '../ledger/policy.ts'
+import type { Daemon } from './daemon.ts'
+
+export const CONTROL_FILE = 'control.json'
+export const CONTROL_BODY_BYTES_MAX = 64 * 1024
+
+export interface ControlInfo {
+  readonly port: number
+  readonly token: string
+  readonly pid: number
+}
+
+function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number
+}
+
+export function statusOf(d: Daemon): Record<string, unknown> {
+  const s = d.store.state
+  const engine = d.replica.currentEngine
+  const finality = [...d.replica.finality].sort((a, b) => a - b)
+  return {
+    id: d.id,
+    network: s.meta.name,
+    net: toHex(s.meta.net),
+    epoch: s.epoch.number,
+    view: engine?.currentView ?? 0,
+    height: s.meta.height,
+    logSize: s.meta.logSize,
+    logRoot: toHex(CompactRange.from(s.meta.logSize, s.meta.logFrontier).root()),
+    validators: s.epoch.validators.length,
+    totalWeight: s.epoch.totalWeight,
+    peers: d.host.peers().sort(),
+    members: [...s.members.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([id, m]) => ({ id, name: m.name, status: m.status, weight: m.weight, seq: m.seq })),
+    mempool: d.replica.mempoolSize,
+    finality: { count: finality.length, p50Ms: percentile(finality, 0.5), p99Ms: percentile(finality, 0.99) },
+    uptimeMs: Date.now() - d.startedAt,
+    consensus: d.replica.debug(),
+  }
+}
+
+export class ControlServer {
+  private readonly server: Server
+  private readonly path: string
+
+  private constructor(server: Server, path: string) {
+    this.server = server
+    this.path = path
+  }
+
+  static async start(data: string, d: Daemon): Promise<ControlServer> {
+    const token = randomBytes(24).toString('base64url')
+    const expected = Buffer.from(`Bearer ${token}`)
+    const server = createServer((req, res) => {
+      void handle(d, req, res, expected).catch((err: unknown) => reply(res, 500, { error: (err as Error).message }))
+    })
+    server.requestTimeout = 10_000
+    server.headersTimeout = 5_000
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => resolve())
+    })
+    const port = (server.address() as { port: number }).port
+    const path = join(data, CONTROL_FILE)
+    // Write then rename, so a reader never sees half a file; 0600 so only the owner has the token.
+    const tmp = `${path}.tmp`
+    writeFileSync(tmp, JSON.stringify({ port, token, pid: process.pid } satisfies ControlInfo), { mode: 0o600 })
+    renameSync(tmp, path)
+    return new ControlServer(server, path)
+  }
+
+  async stop(): Promise<void> {
+    rmSync(this.path, { force: true })
+    this.server.closeAllConnections()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+}
+
+function reply(res: ServerResponse, code: number, body: unknown, type = 'application/json'): void {
+  const text = type === 'application/json' ? `${JSON.stringify(body)}\n` : String(body)
+  res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  let size = 0
+  const chunks: Buffer[] = []
+  for await (const c of req) {
+    size += (c as Buffer).length
+    if (size > CONTROL_BODY_BYTES_MAX) throw new Error(`request body over ${CONTROL_BODY_BYTES_MAX} bytes`)
+    chunks.push(c as Buffer)
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')
+}
+
+async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expected: Buffer): Promise<void> {
+  const auth = Buffer.from(req.headers.authorization ?? '')
+  if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) return reply(res, 401, { error: 'missing or wrong token (see DIR/control.json)' })
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+  if (req.method === 'GET' && url.pathname === '/status') return reply(res, 200, statusOf(d))
+  if (req.method === 'GET' && url.pathname === '/checkpoint') {
+    const latest = await d.store.latestCheckpoint()
+    if (latest === undefined) return reply(res, 404, { error: 'no sealed checkpoint yet (the first epoch has not ended)' })
+    return reply(res, 200, { epoch: latest[0], note: latest[1] })
+  }
+  if (req.method === 'POST' && url.pathname === '/policy-vote') {
+    let body: { param?: unknown; value?: unknown }
+    try {
+      body = (await readBody(req)) as typeof body
+    } catch (err) {
+      return reply(res, 400, { error: (err as Error).message })
+    }
+    const param = body.param
+    const value = body.value
+    if (typeof param !== 'string' || !isParamName(param)) return reply(res, 400, { error: `unknown policy parameter ${JSON.stringify(param)}` })
+    if (value !== null && (typeof value !== 'number' || !inRange(param, value))) {
+      return reply(res, 400, { error: `${param} must be an integer in [${PARAMS[param].min}, ${PARAMS[param].max}] (or null to withdraw)` })
+    }
+    const r = await d.replica.submitOwn({ kind: 'policy.vote', param, value: value as number | null })
+    if (r.status !== 'ok') return reply(res, 409, { error: `entry refused: ${r.status}` })
+    return reply(res, 200, { status: 'submitted', entry: toHex(r.wire).slice(0, 16) })
+  }
+  if (req.method === 'GET' && url.pathname === '/metrics') {
+    const s = statusOf(d)
+    const f = s.finality as { count: number; p50Ms: number | null; p99Ms: number | null }
+    const lines = [
+      '# TYPE troth_height gauge', `troth_height ${String(s.height)}`,
+      '# TYPE troth_epoch gauge', `troth_epoch ${String(s.epoch)}`,
+      '# TYPE troth_view gauge', `troth_view ${String(s.view)}`,
+      '# TYPE troth_log_size gauge', `troth_log_size ${String(s.logSize)}`,
+      '# TYPE troth_peers gauge', `troth_peers ${(s.peers as string[]).length}`,
+      '# TYPE troth_mempool_entries gauge', `troth_mempool_entries ${String(s.mempool)}`,
+      '# TYPE troth_finalized_own_entries_total counter', `troth_finalized_own_entries_total ${f.count}`,
+    ]
+    if (f.p50Ms !== null) lines.push('# TYPE troth_finality_ms summary', `troth_finality_ms{quantile="0.5"} ${f.p50Ms}`, `troth_finality_ms{quantile="0.99"} ${String(f.p99Ms)}`)
+    return reply(res, 200, `${lines.join('\n')}\n`, 'text/plain; version=0.0.4')
+  }
+  return reply(res, 404, { error: `no such endpoint ${req.method ?? ''} ${url.pathname}` })
+}

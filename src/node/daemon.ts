@@ -1,0 +1,180 @@
+// The daemon (DESIGN.md §8): composition root. It validates its options, opens the store and the
+// vote WAL, starts the libp2p host, and wires a Replica to gossip, sync and a local control API.
+// Everything protocol-level lives in Replica (shared with the simulation); this file does I/O.
+
+import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { TrothError } from '../errors.ts'
+import { formatMemberId } from '../identity/member-id.ts'
+import { publicKeyOf } from '../identity/ed25519.ts'
+import { encode, decode, type CborValue } from '../ledger/encoding.ts'
+import { toHex } from '../ledger/hash.ts'
+import { MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
+import { LedgerStore } from '../ledger/store.ts'
+import { RPC_FRAME_BYTES_CEILING, createGossip, createHost, createRpc, rpcProtocol, type Gossip, type Rpc, type RpcProtocol, type TrothHost } from '../p2p/index.ts'
+import { ControlServer } from './control.ts'
+import { ledgerPath } from './data-dir.ts'
+import { Replica, decodeSyncRequest, encodeSyncRequest, type SyncRequest } from './replica.ts'
+import { FileWal } from './wal.ts'
+
+export interface DaemonOptions {
+  readonly data: string
+  readonly seed: Uint8Array
+  readonly genesis: Uint8Array
+  readonly listen: readonly string[]
+  readonly bootstrap: readonly string[]
+  /** A leader with nothing to propose waits this long, then proposes an empty block. */
+  readonly idleMs: number
+  /** Δ: the network delay bound the timers assume. */
+  readonly deltaMs: number
+  /** Where structured log lines go (one JSON object per line). */
+  readonly log: (line: string) => void
+  /** Start the control API (the CLI's way in); off for in-process benchmarks. */
+  readonly control?: boolean
+}
+
+export const SYNC_TIMEOUT_MS = 5_000
+export const IDLE_MS_DEFAULT = 1_000
+export const DELTA_MS_DEFAULT = 250
+
+export class Daemon {
+  readonly store: LedgerStore
+  readonly wal: FileWal
+  readonly host: TrothHost
+  readonly gossip: Gossip
+  readonly rpc: Rpc
+  readonly replica: Replica
+  readonly id: string
+  readonly startedAt = Date.now()
+  private control: ControlServer | null = null
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly sync: RpcProtocol
+  private stopped = false
+
+  private constructor(parts: { store: LedgerStore; wal: FileWal; host: TrothHost; gossip: Gossip; rpc: Rpc; replica: Replica; id: string; sync: RpcProtocol }) {
+    this.store = parts.store
+    this.wal = parts.wal
+    this.host = parts.host
+    this.gossip = parts.gossip
+    this.rpc = parts.rpc
+    this.replica = parts.replica
+    this.id = parts.id
+    this.sync = parts.sync
+  }
+
+  static async start(o: DaemonOptions): Promise<Daemon> {
+    if (!(o.idleMs >= 10 && o.idleMs <= 600_000)) throw new TrothError('input.invalid', 'usage: --idle-ms must be within [10, 600000]')
+    if (!(o.deltaMs >= 5 && o.deltaMs <= 60_000)) throw new TrothError('input.invalid', 'usage: --delta-ms must be within [5, 60000]')
+    const store = await LedgerStore.open(ledgerPath(o.data), o.genesis)
+    const wal = new FileWal(join(o.data, 'votes.wal'))
+    const id = formatMemberId(publicKeyOf(o.seed))
+    const net = toHex(store.state.meta.net)
+    const sync = rpcProtocol(net, 'sync', { maxRequestBytes: 64 * 1024, maxResponseBytes: RPC_FRAME_BYTES_CEILING - 1024, timeoutMs: SYNC_TIMEOUT_MS })
+    const log = (event: string, fields: Record<string, unknown> = {}): void => {
+      o.log(JSON.stringify({ t: Date.now(), event, ...fields }, (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v)))
+    }
+    // The gater admits active members, and candidates with an open induction (DESIGN.md §7).
+    const admit = (member: string): boolean => {
+      const s = store.state
+      return s.members.get(member)?.status === 'active' || s.inductions.has(member)
+    }
+    let host: TrothHost
+    try {
+      host = await createHost({ seed: o.seed, listen: o.listen, bootstrap: o.bootstrap, net, admit, onPenalty: (e) => log('penalty', { ...e }) })
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    const gossip = createGossip(host)
+    const rpc = createRpc(host)
+    const holder: { d: Daemon | null } = { d: null }
+    const replica = new Replica({
+      me: { id, seed: o.seed },
+      ledger: store,
+      wal,
+      timing: { leaderMs: o.idleMs + 2 * o.deltaMs, advanceMs: o.idleMs + 3 * o.deltaMs, retryMs: Math.max(100, 4 * o.deltaMs) },
+      idleMs: o.idleMs,
+      collectMs: 1,
+      env: {
+        now: () => Date.now(),
+        wake: (at) => holder.d?.wake(at),
+        broadcast: (payload) => void gossip.publish('consensus', payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message })),
+        gossipEntry: (wire) => void gossip.publish('entries', wire).catch((err: unknown) => log('gossip.error', { error: (err as Error).message })),
+        request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),
+        penalise: (from, reason) => host.penalise(from, reason, 10),
+        log: (event, fields) => {
+          log(event, fields)
+          // Membership may have changed at an epoch boundary: drop peers no longer admitted.
+          if (event === 'epoch.start') void host.refresh().catch(() => undefined)
+        },
+      },
+      ...(process.env.TROTH_TEST_SKIP_PROPOSALS === '1' ? { fault: { skipProposals: true } } : {}),
+    })
+    const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync })
+    holder.d = d
+    await rpc.handle(sync, async (request, from) => {
+      let req: SyncRequest
+      try {
+        req = decodeSyncRequest(request)
+      } catch (err) {
+        host.penalise(from, `bad sync request: ${(err as Error).message}`, 10)
+        throw err
+      }
+      return replica.serve(req)
+    })
+    await host.start()
+    gossip.subscribe('consensus', (payload, from) => replica.onConsensus(payload, from))
+    gossip.subscribe('entries', (payload, from) => replica.onEntry(payload, from))
+    await replica.start()
+    if (o.control !== false) d.control = await ControlServer.start(o.data, d)
+    log('started', { id, addrs: host.addrs(), height: store.state.meta.height, epoch: store.state.epoch.number })
+    return d
+  }
+
+  private wake(at: number): void {
+    if (this.stopped) return
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      void this.replica.onTimer(at)
+    }, Math.max(0, at - Date.now()))
+    this.timers.add(t)
+  }
+
+  /** Ask peers, the preferred one first, then up to two others; null if none answered well. */
+  private async request(req: SyncRequest, prefer?: string): Promise<CborValue | null> {
+    const peers = this.host.peers()
+    const order = [...(prefer !== undefined && peers.includes(prefer) ? [prefer] : []), ...peers.filter((p) => p !== prefer).sort(() => Math.random() - 0.5)].slice(0, 3)
+    for (const peer of order) {
+      try {
+        const res = await this.rpc.request(peer, this.sync, encodeSyncRequest(req))
+        // Round-trip through strict decoding: a response is hostile until checked.
+        return decode(encode(res), { bytesMax: MESSAGE_BYTES_MAX * 2 })
+      } catch {
+        continue
+      }
+    }
+    return null
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    await this.control?.stop()
+    await this.replica.stop()
+    await this.host.stop()
+    await this.wal.close()
+    await this.store.close()
+  }
+
+  /** Fresh random token for the control API. */
+  static newToken(): string {
+    return randomBytes(24).toString('base64url')
+  }
+
+  static removeControlFiles(data: string): void {
+    rmSync(join(data, 'control.json'), { force: true })
+  }
+}

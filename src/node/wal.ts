@@ -1,0 +1,113 @@
+// The vote write-ahead log (DESIGN.md §4 "persist before sending"): every own vote is appended
+// and fdatasync'ed before it may leave the node, and replayed on start, so a restart can never
+// turn into an equivocation. Record = u32be length || CBOR vote || first 4 bytes of SHA-256 of
+// the CBOR. A torn last record (kill -9 mid-write) is detected on load and cut off; a damaged
+// record before the end means the disk lies, and the node refuses to start.
+
+import { open, rename, type FileHandle } from 'node:fs/promises'
+import { openSync, fsyncSync, closeSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { createHash } from 'node:crypto'
+import { TrothError } from '../errors.ts'
+import { decode, encode } from '../ledger/encoding.ts'
+import { voteFromCbor, voteToCbor, type Vote } from '../ledger/consensus/messages.ts'
+import type { Wal } from './replica.ts'
+
+const RECORD_BYTES_MAX = 4096
+const WAL_BYTES_MAX = 64 * 1024 * 1024
+
+function check4(body: Uint8Array): Buffer {
+  return createHash('sha256').update(body).digest().subarray(0, 4)
+}
+
+function record(v: Vote): Buffer {
+  const body = encode(voteToCbor(v))
+  const head = Buffer.alloc(4)
+  head.writeUInt32BE(body.length)
+  return Buffer.concat([head, body, check4(body)])
+}
+
+function syncDir(path: string): void {
+  const fd = openSync(dirname(path), 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export class FileWal implements Wal {
+  private readonly path: string
+  private fh: FileHandle | null = null
+  private votes: Vote[] = []
+
+  constructor(path: string) {
+    this.path = path
+  }
+
+  /** Read every complete record; cut off a torn tail. */
+  async load(): Promise<Vote[]> {
+    const fh = await open(this.path, 'a+', 0o600)
+    const { size } = await fh.stat()
+    if (size > WAL_BYTES_MAX) throw new TrothError('store.corrupt', `vote WAL ${this.path} is ${size} bytes, over ${WAL_BYTES_MAX}`)
+    const buf = Buffer.alloc(size)
+    await fh.read(buf, 0, size, 0)
+    const votes: Vote[] = []
+    let off = 0
+    let torn = false
+    while (off < size) {
+      if (off + 4 > size) { torn = true; break }
+      const len = buf.readUInt32BE(off)
+      if (len > RECORD_BYTES_MAX) throw new TrothError('store.corrupt', `vote WAL ${this.path}: record at ${off} claims ${len} bytes`)
+      if (off + 4 + len + 4 > size) { torn = true; break }
+      const body = buf.subarray(off + 4, off + 4 + len)
+      if (!check4(body).equals(buf.subarray(off + 4 + len, off + 8 + len))) {
+        // Only the last record may be damaged (a torn write); anything earlier is corruption.
+        if (off + 8 + len === size) { torn = true; break }
+        throw new TrothError('store.corrupt', `vote WAL ${this.path}: record at ${off} is damaged`)
+      }
+      votes.push(voteFromCbor(decode(body, { bytesMax: RECORD_BYTES_MAX })))
+      off += 8 + len
+    }
+    if (torn) {
+      await fh.truncate(off)
+      await fh.datasync()
+    }
+    this.fh = fh
+    this.votes = votes
+    return [...votes]
+  }
+
+  async append(v: Vote): Promise<void> {
+    if (this.fh === null) await this.load()
+    const fh = this.fh as FileHandle
+    await fh.write(record(v))
+    await fh.datasync()
+    this.votes.push(v)
+  }
+
+  /** Keep only votes of `epoch` and later: write a new file, sync it, rename it into place. */
+  async prune(epoch: number): Promise<void> {
+    if (this.fh === null) await this.load()
+    const keep = this.votes.filter((x) => x.epoch >= epoch)
+    if (keep.length === this.votes.length) return
+    const tmp = `${this.path}.tmp`
+    const out = await open(tmp, 'w', 0o600)
+    try {
+      await out.write(Buffer.concat(keep.map(record)))
+      await out.datasync()
+    } finally {
+      await out.close()
+    }
+    await rename(tmp, this.path)
+    syncDir(this.path)
+    await (this.fh as FileHandle).close()
+    this.fh = await open(this.path, 'a+', 0o600)
+    this.votes = keep
+  }
+
+  async close(): Promise<void> {
+    await this.fh?.close()
+    this.fh = null
+  }
+}
