@@ -46,6 +46,7 @@ export function statusOf(d: Daemon): Record<string, unknown> {
     finality: { count: finality.length, p50Ms: percentile(finality, 0.5), p99Ms: percentile(finality, 0.99) },
     uptimeMs: Date.now() - d.startedAt,
     consensus: d.replica.debug(),
+    recent: d.replica.recent.slice(-64),
   }
 }
 

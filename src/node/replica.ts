@@ -18,6 +18,7 @@ import { EpochEngine, type Action, type ConsensusMessage, type Timing } from '..
 import { certFromCbor, certToCbor, checkCertificate, ValidatorSet, voteFromCbor, voteToCbor, type Certificate, type Vote } from '../ledger/consensus/messages.ts'
 
 export const MEMPOOL_ENTRIES_MAX = 10_000
+export const RECENT_BLOCKS_MAX = 256
 export const FUTURE_MESSAGES_MAX = 1_000
 export const SYNC_BLOCKS_MAX = 256
 /** A sync response holds at least one block of up to 4 MiB and stays under the RPC frame ceiling. */
@@ -143,6 +144,8 @@ export class Replica {
   /** Own submitted entries waiting for finality (for latency figures). */
   private submittedAt = new Map<string, number>()
   readonly finality: number[] = []
+  /** The last finalized blocks (height, hash, log size and root after it), newest last. */
+  readonly recent: Array<{ height: number; hash: string; logSize: number; logRoot: string }> = []
   private nextSeq = 0
 
   constructor(cfg: ReplicaConfig) {
@@ -416,10 +419,13 @@ export class Replica {
   }
 
   private afterCommit(blocks: ReadonlyArray<{ block: Block }>): void {
+    if (this.finality.length > 100_000) this.finality.splice(0, 50_000)
     const now = this.cfg.env.now()
     let entries = 0
     for (const { block } of blocks) {
       entries += block.entries.length
+      this.recent.push({ height: block.height, hash: toHex(blockHash(block)), logSize: block.logSize, logRoot: toHex(block.logRoot) })
+      if (this.recent.length > RECENT_BLOCKS_MAX) this.recent.shift()
       for (const e of block.entries) {
         const key = toHex(e)
         this.mempool.delete(key)
@@ -687,9 +693,14 @@ export class Replica {
         let bytes = 0
         let top = -1
         let upTo = 0
+        let epoch = -1
         for (let h = req.from; h < req.from + SYNC_BLOCKS_MAX && h <= head; h++) {
           const b = await this.cfg.ledger.blockBytes(h)
           if (b === undefined || bytes + b.length > SYNC_RESPONSE_BYTES_MAX) break
+          // One epoch per response: the certificate must verify under that epoch's validators.
+          const e = decodeBlock(b).epoch
+          if (epoch >= 0 && e !== epoch) break
+          epoch = e
           blocks.push(b)
           bytes += b.length
           if (certified.has(h)) {

@@ -1,0 +1,147 @@
+// Real nodes for multi-node tests: `troth start` processes on 127.0.0.1 (port 0), driven through
+// the CLI exactly as an operator would. Every process is killed when the test ends.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { TROTH, troth } from '../cli/helpers.ts'
+
+export interface NodeStatus {
+  height: number
+  epoch: number
+  view: number
+  logSize: number
+  logRoot: string
+  peers: string[]
+  members: Array<{ id: string; name: string; status: string; weight: number; seq: number }>
+  recent: Array<{ height: number; hash: string; logSize: number; logRoot: string }>
+}
+
+export class Member {
+  readonly index: number
+  readonly data: string
+  readonly id: string
+  proc: ChildProcess | null = null
+  addr = ''
+  output = ''
+  starts = 0
+
+  constructor(index: number, data: string, id: string) {
+    this.index = index
+    this.data = data
+    this.id = id
+  }
+}
+
+export class Cluster {
+  readonly dir: string
+  readonly genesis: string
+  readonly members: Member[] = []
+  readonly idleMs: number
+
+  constructor(n: number, policy: Record<string, number> = {}, idleMs = 150) {
+    this.dir = mkdtempSync(join(tmpdir(), 'troth-cluster-'))
+    this.idleMs = idleMs
+    for (let i = 0; i < n; i++) {
+      const data = join(this.dir, `n${i}`)
+      const r = troth(['init', '--data', data, '--name', `n${i}`, '--insecure-plain-key'])
+      if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`)
+      this.members.push(new Member(i, data, r.stdout.trim()))
+    }
+    this.genesis = join(this.dir, 'coop.genesis')
+    const args = ['genesis', '--name', 'coop', '--out', this.genesis]
+    for (const m of this.members) args.push('--founder', `${m.id}=n${m.index}`)
+    for (const [k, v] of Object.entries(policy)) args.push('--policy', `${k}=${v}`)
+    const g = troth(args)
+    if (g.code !== 0) throw new Error(`genesis failed: ${g.stderr}`)
+  }
+
+  /** Start a member, bootstrapping to every other running member; resolves once it listens. */
+  async start(i: number): Promise<void> {
+    const m = this.members[i] as Member
+    const args = [TROTH, 'start', '--data', m.data, '--genesis', this.genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--idle-ms', String(this.idleMs), '--delta-ms', '50']
+    for (const o of this.members) if (o !== m && o.proc !== null && o.addr !== '') args.push('--bootstrap', o.addr)
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    m.proc = proc
+    m.starts++
+    m.addr = ''
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`n${i} did not start: ${m.output.slice(-500)}`)), 30_000)
+      proc.stdout?.on('data', (d: Buffer) => {
+        m.output += d.toString()
+        const line = m.output.split('\n').find((l) => l.includes('"event":"started"'))
+        if (line !== undefined && m.addr === '') {
+          m.addr = (JSON.parse(line) as { addrs: string[] }).addrs[0] as string
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      proc.stderr?.on('data', (d: Buffer) => (m.output += d.toString()))
+      proc.on('exit', (code) => {
+        clearTimeout(timer)
+        if (m.addr === '') reject(new Error(`n${i} exited with ${String(code)}: ${m.output.slice(-800)}`))
+      })
+    })
+  }
+
+  async startAll(): Promise<void> {
+    for (let i = 0; i < this.members.length; i++) await this.start(i)
+  }
+
+  /** Stop a member: SIGTERM (a clean stop) or SIGKILL (a crash). */
+  async stop(i: number, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const m = this.members[i] as Member
+    const p = m.proc
+    if (p === null) return
+    m.proc = null
+    if (p.exitCode !== null || p.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()))
+    p.kill(signal)
+    await exited
+  }
+
+  status(i: number): NodeStatus | null {
+    const r = spawnSync(process.execPath, [TROTH, 'status', '--json', '--data', (this.members[i] as Member).data], { encoding: 'utf8', timeout: 20_000 })
+    if (r.status !== 0) return null
+    return JSON.parse(r.stdout) as NodeStatus
+  }
+
+  /** Poll until `pred` holds (checked every 200 ms), or fail after `ms`. */
+  async until(what: string, pred: () => boolean, ms = 60_000): Promise<void> {
+    const end = Date.now() + ms
+    while (Date.now() < end) {
+      if (pred()) return
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    throw new Error(`timed out waiting for ${what}`)
+  }
+
+  heights(which: readonly number[]): number[] {
+    return which.map((i) => this.status(i)?.height ?? -1)
+  }
+
+  /**
+   * True when the given members hold the same finalized block, log size and log root at a common
+   * height (the newest height all of them report among their recent blocks). Nodes keep
+   * finalizing while we read them one after another, so the comparison is made at one height.
+   * Throws if any two disagree at any common height: that is a fork.
+   */
+  agree(which: readonly number[]): boolean {
+    const s = which.map((i) => this.status(i))
+    if (s.some((x) => x === null)) return false
+    const byHeight = new Map<number, string[]>()
+    for (const x of s as NodeStatus[]) for (const b of x.recent) byHeight.set(b.height, [...(byHeight.get(b.height) ?? []), `${b.hash}/${b.logSize}/${b.logRoot}`])
+    let common = -1
+    for (const [h, list] of byHeight) {
+      if (new Set(list).size > 1) throw new Error(`fork at height ${h}: ${list.join(' vs ')}`)
+      if (list.length === which.length && h > common) common = h
+    }
+    return common > 0
+  }
+
+  async destroy(): Promise<void> {
+    for (let i = 0; i < this.members.length; i++) await this.stop(i, 'SIGKILL')
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
