@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
 import { publicKeyOf } from '../identity/ed25519.ts'
-import { encode, decode, type CborValue } from '../ledger/encoding.ts'
+import { asMap, encode, decode, type CborValue } from '../ledger/encoding.ts'
 import { toHex } from '../ledger/hash.ts'
 import { MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { LedgerStore } from '../ledger/store.ts'
@@ -71,6 +71,9 @@ export class Daemon {
     const id = formatMemberId(publicKeyOf(o.seed))
     const net = toHex(store.state.meta.net)
     const sync = rpcProtocol(net, 'sync', { maxRequestBytes: 64 * 1024, maxResponseBytes: RPC_FRAME_BYTES_CEILING - 1024, timeoutMs: SYNC_TIMEOUT_MS })
+    // Consensus messages also go straight to every connected peer over a one-way push protocol:
+    // gossipsub alone lost messages in our 16-node runs, and a direct stream is one hop.
+    const push = rpcProtocol(net, 'consensus', { maxRequestBytes: RPC_FRAME_BYTES_CEILING - 1024, maxResponseBytes: 64, timeoutMs: SYNC_TIMEOUT_MS })
     const log = (event: string, fields: Record<string, unknown> = {}): void => {
       o.log(JSON.stringify({ t: Date.now(), event, ...fields }, (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v)))
     }
@@ -99,7 +102,10 @@ export class Daemon {
       env: {
         now: () => Date.now(),
         wake: (at) => holder.d?.wake(at),
-        broadcast: (payload) => void gossip.publish('consensus', payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message })),
+        broadcast: (payload) => {
+          for (const peer of host.peers()) void rpc.request(peer, push, { m: payload }).catch(() => undefined)
+          void gossip.publish('consensus', payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
+        },
         gossipEntry: (wire) => void gossip.publish('entries', wire).catch((err: unknown) => log('gossip.error', { error: (err as Error).message })),
         request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),
         penalise: (from, reason) => host.penalise(from, reason, 10),
@@ -113,6 +119,12 @@ export class Daemon {
     })
     const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync })
     holder.d = d
+    await rpc.handle(push, (request, from) => {
+      const m = asMap(request, 'push', ['m']).m
+      if (!(m instanceof Uint8Array)) throw new TrothError('schema.invalid', 'push.m: expected bytes')
+      void replica.onConsensus(m, from) // processed in order by the replica; no need to hold the stream
+      return {}
+    })
     await rpc.handle(sync, async (request, from) => {
       let req: SyncRequest
       try {
