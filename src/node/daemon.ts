@@ -103,8 +103,14 @@ export class Daemon {
         now: () => Date.now(),
         wake: (at) => holder.d?.wake(at),
         broadcast: (payload) => {
-          for (const peer of host.peers()) void rpc.request(peer, push, { m: payload }).catch(() => undefined)
-          void gossip.publish('consensus', payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
+          const peers = host.peers()
+          for (const peer of peers) void rpc.request(peer, push, { m: payload }).catch(() => undefined)
+          // Gossip relays to validators we hold no connection to; when we reach them all
+          // directly it would only double the work (every copy is decoded and its gossip
+          // signature checked), so it is skipped.
+          const connected = new Set(peers)
+          const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id))
+          if (unreached) void gossip.publish('consensus', payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
         },
         gossipEntry: (wire) => void gossip.publish('entries', wire).catch((err: unknown) => log('gossip.error', { error: (err as Error).message })),
         request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),

@@ -19,6 +19,8 @@ import { certFromCbor, certToCbor, checkCertificate, ValidatorSet, voteFromCbor,
 
 export const MEMPOOL_ENTRIES_MAX = 10_000
 export const RECENT_BLOCKS_MAX = 256
+/** A leader whose parent is not ready yet looks again this often. */
+export const PROPOSE_RETRY_MS = 5
 export const FUTURE_MESSAGES_MAX = 1_000
 export const SYNC_BLOCKS_MAX = 256
 /** A sync response holds at least one block of up to 4 MiB and stays under the RPC frame ceiling. */
@@ -340,7 +342,12 @@ export class Replica {
     this.proposeAt = Infinity
     if (this.cfg.fault?.skipProposals) return
     const blocker = engine.proposeBlocker()
-    if (blocker !== null) return
+    if (blocker !== null) {
+      // The parent's certificate or block may still be on its way: look again shortly, for as
+      // long as we lead this view and have not voted in it.
+      if (blocker === 'no certified parent yet' || blocker === 'parent block not executed yet') this.scheduleProposal(this.cfg.env.now() + PROPOSE_RETRY_MS)
+      return
+    }
     const parent = engine.parentState() as { state: LedgerState; reproposal: boolean }
     const now = this.cfg.env.now()
     let block: Block | null = null
