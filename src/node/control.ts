@@ -131,6 +131,10 @@ async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expe
     if (r.status !== 'ok') return reply(res, 409, { error: `entry refused: ${r.status}` })
     return reply(res, 200, { status: 'submitted', entry: toHex(r.wire).slice(0, 16) })
   }
+  if (req.method === 'GET' && url.pathname === '/finality') {
+    // Submit-to-final latencies of this node's own entries (ms), for benchmarks; newest last.
+    return reply(res, 200, { latenciesMs: d.replica.finality.slice(-10_000) })
+  }
   if (req.method === 'GET' && url.pathname === '/metrics') {
     const s = statusOf(d)
     const f = s.finality as { count: number; p50Ms: number | null; p99Ms: number | null }

@@ -1,0 +1,70 @@
+// Finality with one OS process per node (as members run it): N `troth start` processes on
+// 127.0.0.1, entries submitted through each node's control API at a steady rate, latencies read
+// back from the nodes. Usage: node bench/consensus-procs.ts [N...] [--seconds S]
+
+import { readFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { join } from 'node:path'
+import { publicKeyOf, signRaw, verifyRaw } from '../src/identity/ed25519.ts'
+import { sha256 } from '../src/ledger/hash.ts'
+import { Cluster } from '../test/node/cluster.ts'
+
+const args = process.argv.slice(2)
+const seconds = Number(args.includes('--seconds') ? args[args.indexOf('--seconds') + 1] : '15')
+const sizes = args.filter((a, i) => /^\d+$/.test(a) && args[i - 1] !== '--seconds').map(Number)
+const RATE_PER_S = Number(process.env.BENCH_RATE ?? '40')
+
+function call(data: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const info = JSON.parse(readFileSync(join(data, 'control.json'), 'utf8')) as { port: number; token: string }
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: info.port, method, path, headers: { authorization: `Bearer ${info.token}`, 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))))
+    })
+    req.on('error', reject)
+    if (payload !== undefined) req.write(payload)
+    req.end()
+  })
+}
+
+function verifyRate(): number {
+  const seed = sha256(new Uint8Array([1]))
+  const pub = publicKeyOf(seed)
+  const msg = sha256(new Uint8Array([2]))
+  const sig = signRaw(seed, msg)
+  const t0 = performance.now()
+  for (let i = 0; i < 4000; i++) verifyRaw(pub, msg, sig)
+  return Math.round(4000 / ((performance.now() - t0) / 1000))
+}
+
+const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN
+
+console.log(`ed25519_native_verify_per_s=${verifyRate()} rate_per_s=${RATE_PER_S} seconds=${seconds}`)
+for (const n of sizes.length > 0 ? sizes : [4, 16]) {
+  const c = new Cluster(n, { epochBlocks: 100 }, Number(process.env.BENCH_IDLE_MS ?? '200'))
+  try {
+    await c.startAll()
+    await c.until('warm-up', () => c.heights([0]).every((h) => h >= 5), 120_000)
+    const end = Date.now() + seconds * 1000
+    let k = 0
+    const started = Date.now()
+    while (Date.now() < end) {
+      const m = c.members[k % n]!
+      await call(m.data, 'POST', '/policy-vote', { param: 'chunksPerAudit', value: 1 + (k % 60) })
+      k++
+      await new Promise((r) => setTimeout(r, 1000 / RATE_PER_S))
+    }
+    await new Promise((r) => setTimeout(r, 3000))
+    const elapsed = (Date.now() - started) / 1000
+    const lat: number[] = []
+    for (const m of c.members) lat.push(...((await call(m.data, 'GET', '/finality')) as { latenciesMs: number[] }).latenciesMs)
+    lat.sort((a, b) => a - b)
+    console.log(`processes nodes=${n} submitted=${k} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)}`)
+  } finally {
+    await c.destroy()
+  }
+}
+console.log(`ed25519_native_verify_per_s=${verifyRate()} (after)`)
+process.exit(0)
