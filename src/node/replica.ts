@@ -139,6 +139,7 @@ export class Replica {
   private proposeAt = Infinity
   private wakes = new Set<number>()
   private syncing = false
+  private fetchingCerts = false
   private stopped = false
   /** Cosignatures collected per epoch, until sealed. */
   private cosigs = new Map<number, { body: string; set: ValidatorSet; sigs: Map<string, NoteSignature>; sealed: boolean }>()
@@ -345,7 +346,22 @@ export class Replica {
     if (blocker !== null) {
       // The parent's certificate or block may still be on its way: look again shortly, for as
       // long as we lead this view and have not voted in it.
-      if (blocker === 'no certified parent yet' || blocker === 'parent block not executed yet') this.scheduleProposal(this.cfg.env.now() + PROPOSE_RETRY_MS)
+      if (blocker === 'no certified parent yet' || blocker === 'parent block not executed yet') {
+        if (blocker === 'no certified parent yet' && !this.fetchingCerts) {
+          const missing = engine.missingCertificates()
+          if (missing.length > 0) {
+            this.fetchingCerts = true
+            void this.fetchCerts(missing).finally(() => {
+              this.fetchingCerts = false
+            })
+          }
+        }
+        if (blocker === 'parent block not executed yet') {
+          const parent = engine.parentFor(engine.currentView)
+          if (parent !== null) await this.perform(engine.fetchParent(parent.digest))
+        }
+        this.scheduleProposal(this.cfg.env.now() + PROPOSE_RETRY_MS)
+      }
       return
     }
     const parent = engine.parentState() as { state: LedgerState; reproposal: boolean }

@@ -3,7 +3,8 @@
 
 import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { parseMemberId } from '../../src/identity/member-id.ts'
+import { formatMemberId, parseMemberId } from '../../src/identity/member-id.ts'
+import { decodeSignedEntry } from '../../src/ledger/entry.ts'
 import { decodeBlock } from '../../src/ledger/block.ts'
 import { applyBlock } from '../../src/ledger/apply.ts'
 import { genesisState } from '../../src/ledger/genesis.ts'
@@ -125,11 +126,17 @@ describe('epochs', () => {
     const exiledAt = sim.nodes.slice(0, 3).map((n) => {
       let state = genesisState(sim.genesis)
       let passedAt = -1
+      let yes = 0
       for (const bytes of n.ledger.blocks) {
         const block = decodeBlock(bytes)
         const r = applyBlock(state, block)
         if (!r.ok) throw new Error(`replay refused block ${block.height}: ${r.status}`)
-        if (passedAt < 0 && (r.state.exiles.get(target.id)?.votes.length ?? 0) >= 3) passedAt = block.height
+        // The block carrying the third yes (proposer + two votes: 3000 of 4000 > half).
+        for (const wire of block.entries) {
+          const e = decodeSignedEntry(wire).entry
+          if ((e.body.kind === 'exile.propose' || e.body.kind === 'exile.vote') && formatMemberId(e.body.member) === target.id) yes++
+        }
+        if (passedAt < 0 && yes >= 3) passedAt = block.height
         const wasActive = state.members.get(target.id)?.status === 'active'
         state = r.state
         if (wasActive && state.members.get(target.id)?.status === 'exiled') {

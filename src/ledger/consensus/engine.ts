@@ -18,6 +18,11 @@ import {
 export const VIEWS_AHEAD_MAX = 2
 /** Views kept behind the last finalized one (to serve certificates and detect equivocation). */
 export const VIEWS_RETAINED = 64
+/** After a view ends without a block, the next view's timers stretch by this factor, up to
+ * TIMEOUT_STRETCH_MAX; a notarized view resets them. Under load or after a partition this lets
+ * timers grow past the real delay instead of nullifying view after view (liveness after GST). */
+export const TIMEOUT_STRETCH = 1.5
+export const TIMEOUT_STRETCH_MAX = 4
 
 export type ConsensusMessage =
   | { readonly t: 'proposal'; readonly vote: Vote; readonly block: Uint8Array }
@@ -102,6 +107,7 @@ export class EpochEngine {
   private leaderDeadline = Infinity
   private advanceDeadline = Infinity
   private retryAt = Infinity
+  private stretch = 1
   private readonly views = new Map<number, ViewRec>()
   private readonly blocks = new Map<string, KnownBlock>()
   /** Votes seen by (view, signer), to turn conflicting pairs into evidence. */
@@ -215,8 +221,12 @@ export class EpochEngine {
   private enter(view: number, now: number, out: Action[]): void {
     if (view <= this.view || this.done) return
     this.view = view
-    this.leaderDeadline = now + this.cfg.timing.leaderMs
-    this.advanceDeadline = now + this.cfg.timing.advanceMs
+    // How did the previous view end? A nullification stretches the timers; a notarization resets.
+    const prev = this.views.get(view - 1)
+    if (prev?.notarization != null || prev?.finalization != null) this.stretch = 1
+    else if (prev?.nullification != null) this.stretch = Math.min(TIMEOUT_STRETCH_MAX, this.stretch * TIMEOUT_STRETCH)
+    this.leaderDeadline = now + Math.round(this.cfg.timing.leaderMs * this.stretch)
+    this.advanceDeadline = now + Math.round(this.cfg.timing.advanceMs * this.stretch)
     this.retryAt = Infinity
     out.push({ type: 'timer', at: this.leaderDeadline })
     const r = this.rec(view)
@@ -248,6 +258,17 @@ export class EpochEngine {
     return null
   }
 
+  /** Views between the last finalized one and the current one for which we hold neither a
+   * notarization nor a nullification: what a leader must fetch before it can pick a parent. */
+  missingCertificates(max = 64): number[] {
+    const out: number[] = []
+    for (let v = this.view - 1; v > this.finalizedView && out.length < max; v--) {
+      const r = this.views.get(v)
+      if (r?.notarization == null && r?.nullification == null && r?.finalization == null) out.push(v)
+    }
+    return out
+  }
+
   /** Whether propose() would do something now; if not, why (for the driver and tests). */
   proposeBlocker(): string | null {
     if (this.done) return 'epoch over'
@@ -258,6 +279,13 @@ export class EpochEngine {
     if (parent === null) return 'no certified parent yet'
     if (this.stateOf(parent.digest) === null) return 'parent block not executed yet'
     return null
+  }
+
+  /** Execute (fetching what is missing) the block a leader wants to build on. */
+  fetchParent(digest: string): Action[] {
+    const out: Action[] = []
+    this.execute(digest, out)
+    return out
   }
 
   /** The state after a parent (for the leader's builder), or null if not executed here. */
