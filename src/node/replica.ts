@@ -270,18 +270,30 @@ export class Replica {
     }).then(() => result)
   }
 
-  /** Sign and submit an entry as this member, with the next free seq. */
-  async submitOwn(body: Parameters<typeof signEntry>[1]['body']): Promise<{ status: string; wire: Uint8Array }> {
-    const me = this.cfg.me
-    if (me === null) throw new TrothError('input.invalid', 'this node has no member key')
+  /** Sign and submit an entry as this member, with the next free seq (inside the queue, so two
+   * submissions never take the same seq). */
+  submitOwn(body: Parameters<typeof signEntry>[1]['body']): Promise<{ status: string; wire: Uint8Array }> {
+    if (this.cfg.me === null) return Promise.reject(new TrothError('input.invalid', 'this node has no member key'))
+    let out: { status: string; wire: Uint8Array } = { status: 'stopped', wire: new Uint8Array(0) }
+    return this.run(() => {
+      const wire = this.signOwn(body)
+      const status = this.admit(wire)
+      if (status === 'ok') {
+        this.cfg.env.gossipEntry(wire)
+        this.submittedAt.set(toHex(wire), this.cfg.env.now())
+      }
+      out = { status, wire }
+    }).then(() => out)
+  }
+
+  /** An own entry with the next seq free after the finalized one and those in the mempool. */
+  private signOwn(body: Parameters<typeof signEntry>[1]['body']): Uint8Array {
+    const me = this.cfg.me as { id: string; seed: Uint8Array }
     const state = this.cfg.ledger.state
-    const finalizedSeq = state.members.get(me.id)?.seq ?? 0
-    let seq = Math.max(finalizedSeq, this.nextSeq) + 1
+    let seq = Math.max(state.members.get(me.id)?.seq ?? 0, this.nextSeq) + 1
     for (const e of this.mempool.values()) if (e.author === me.id && e.seq >= seq) seq = e.seq + 1
     this.nextSeq = seq
-    const s = signEntry(me.seed, { net: state.meta.net, author: parseMemberId(me.id), seq, time: this.cfg.env.now(), body })
-    const wire = encodeSignedEntry(s)
-    return { status: await this.submit(wire), wire }
+    return encodeSignedEntry(signEntry(me.seed, { net: state.meta.net, author: parseMemberId(me.id), seq, time: this.cfg.env.now(), body }))
   }
 
   /** Mempool admission: decodable, for this net, by an active member, signed, seq in a window. */
@@ -408,21 +420,16 @@ export class Replica {
           break
         case 'evidence':
           this.cfg.env.log('evidence', { signer: a.a.signer, view: a.a.view, kinds: [a.a.kind, a.b.kind] })
-          if (this.cfg.me !== null) await this.submitOwnNow({ kind: 'evidence', a: a.a, b: a.b })
+          this.submitOwnNow({ kind: 'evidence', a: a.a, b: a.b })
           break
       }
     }
   }
 
   /** submitOwn from inside the queue (no re-entry into run()). */
-  private async submitOwnNow(body: Parameters<typeof signEntry>[1]['body']): Promise<void> {
-    const me = this.cfg.me
-    if (me === null) return
-    const state = this.cfg.ledger.state
-    let seq = Math.max(state.members.get(me.id)?.seq ?? 0, this.nextSeq) + 1
-    for (const e of this.mempool.values()) if (e.author === me.id && e.seq >= seq) seq = e.seq + 1
-    this.nextSeq = seq
-    const wire = encodeSignedEntry(signEntry(me.seed, { net: state.meta.net, author: parseMemberId(me.id), seq, time: this.cfg.env.now(), body }))
+  private submitOwnNow(body: Parameters<typeof signEntry>[1]['body']): void {
+    if (this.cfg.me === null) return
+    const wire = this.signOwn(body)
     if (this.admit(wire) === 'ok') this.cfg.env.gossipEntry(wire)
   }
 
