@@ -5,7 +5,7 @@
 // record before the end means the disk lies, and the node refuses to start.
 
 import { open, rename, type FileHandle } from 'node:fs/promises'
-import { openSync, fsyncSync, closeSync } from 'node:fs'
+import { openSync, fsyncSync, closeSync, writeSync, constants } from 'node:fs'
 import { dirname } from 'node:path'
 import { createHash } from 'node:crypto'
 import { TrothError } from '../errors.ts'
@@ -39,6 +39,8 @@ function syncDir(path: string): void {
 export class FileWal implements Wal {
   private readonly path: string
   private fh: FileHandle | null = null
+  /** Append descriptor opened O_DSYNC: one write() returns only once the record is durable. */
+  private fd: number | null = null
   private votes: Vote[] = []
 
   constructor(path: string) {
@@ -74,15 +76,26 @@ export class FileWal implements Wal {
       await fh.datasync()
     }
     this.fh = fh
+    this.openAppend()
     this.votes = votes
     return [...votes]
   }
 
+  private openAppend(): void {
+    if (this.fd !== null) closeSync(this.fd)
+    this.fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_DSYNC, 0o600)
+  }
+
+  /**
+   * Durable before it returns. A synchronous O_DSYNC write on purpose: it is one system call of
+   * well under a millisecond on a local disk, where going through the thread pool (write, then
+   * fdatasync) queued behind other I/O and cost several milliseconds on the critical path.
+   */
   async append(v: Vote): Promise<void> {
-    if (this.fh === null) await this.load()
-    const fh = this.fh as FileHandle
-    await fh.write(record(v))
-    await fh.datasync()
+    if (this.fd === null) await this.load()
+    const bytes = record(v)
+    let off = 0
+    while (off < bytes.length) off += writeSync(this.fd as number, bytes, off, bytes.length - off)
     this.votes.push(v)
   }
 
@@ -103,10 +116,13 @@ export class FileWal implements Wal {
     syncDir(this.path)
     await (this.fh as FileHandle).close()
     this.fh = await open(this.path, 'a+', 0o600)
+    this.openAppend()
     this.votes = keep
   }
 
   async close(): Promise<void> {
+    if (this.fd !== null) closeSync(this.fd)
+    this.fd = null
     await this.fh?.close()
     this.fh = null
   }
