@@ -139,6 +139,10 @@ export class Replica {
   private proposeAt = Infinity
   private wakes = new Set<number>()
   private syncing = false
+  /** Durable commits, in order; and the head they will reach (ahead of the store meanwhile). */
+  private commits: Promise<void> = Promise.resolve()
+  private headHeight = -1
+  private headHash: Uint8Array = new Uint8Array(0)
   private fetchingCerts = false
   private stopped = false
   /** Cosignatures collected per epoch, until sealed. */
@@ -187,14 +191,17 @@ export class Replica {
   }
 
   stop(): Promise<void> {
-    const done = this.run(() => undefined)
+    const done = this.run(() => this.commits)
     this.stopped = true
     return done
   }
 
   /** (Re)create the engine for the ledger's current epoch, starting at its last finalized block. */
   private async startEngine(walVotes: readonly Vote[]): Promise<void> {
+    await this.commits
     const state = this.cfg.ledger.state
+    this.headHeight = state.meta.height
+    this.headHash = state.meta.lastBlock
     const set = new ValidatorSet(state.epoch.number, state.epoch.validators)
     let view = 0
     if (state.meta.height >= state.epoch.startHeight) {
@@ -433,19 +440,34 @@ export class Replica {
     if (this.admit(wire) === 'ok') this.cfg.env.gossipEntry(wire)
   }
 
+  /**
+   * Make finalized blocks durable. Commits run in order on their own chain, beside the consensus
+   * queue, so voting in the next view does not wait for the disk; what depends on the new state
+   * (the mempool, finality figures, the next epoch) happens when the commit has landed. The end
+   * of an epoch waits for it: the next epoch is built from the committed state.
+   */
   private async commitFinal(blocks: ReadonlyArray<{ block: Block; applied: Applied }>, cert: Certificate, endsEpoch: boolean): Promise<void> {
-    const head = this.cfg.ledger.state
-    // Blocks we already hold (caught up by sync) are skipped.
-    const fresh = blocks.filter((b) => b.block.height > head.meta.height)
+    // Blocks already committed or on their way (caught up by sync, or an earlier finalization) are skipped.
+    const fresh = blocks.filter((b) => b.block.height > this.headHeight)
     if (fresh.length === 0) return
-    if (!bytesEqual((fresh[0] as { block: Block }).block.parent, head.meta.lastBlock)) {
-      this.cfg.env.log('finalize.gap', { have: head.meta.height, from: (fresh[0] as { block: Block }).block.height })
+    const first = (fresh[0] as { block: Block }).block
+    if (first.height !== this.headHeight + 1 || !bytesEqual(first.parent, this.headHash)) {
+      this.cfg.env.log('finalize.gap', { have: this.headHeight, from: first.height })
       this.startCatchUp()
       return
     }
-    await this.cfg.ledger.commitChain(fresh, encode(certToCbor(cert)))
-    this.afterCommit(fresh)
-    if (endsEpoch) await this.nextEpoch()
+    const top = fresh[fresh.length - 1] as { block: Block; applied: Applied }
+    this.headHeight = top.block.height
+    this.headHash = top.applied.hash
+    const certBytes = encode(certToCbor(cert))
+    this.commits = this.commits.then(async () => {
+      await this.cfg.ledger.commitChain(fresh, certBytes)
+      this.afterCommit(fresh)
+    })
+    if (endsEpoch) {
+      await this.commits
+      await this.nextEpoch()
+    }
   }
 
   private afterCommit(blocks: ReadonlyArray<{ block: Block }>): void {
@@ -637,6 +659,7 @@ export class Replica {
   /** Verify a run of finalized blocks (hash-linked, ending in a block finalized by a quorum of
    * the epoch's validators) and commit it. */
   private async applySynced(raw: readonly Uint8Array[], cert: Certificate): Promise<boolean> {
+    await this.commits
     let state = this.cfg.ledger.state
     const set = new ValidatorSet(state.epoch.number, state.epoch.validators)
     if (cert.kind !== 'finalize' || checkCertificate(state.meta.net, set, cert) !== 'ok') return false
