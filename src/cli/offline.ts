@@ -12,6 +12,7 @@ import { GENESIS_BYTES_MAX, NAME_BYTES_MAX, REQUEST_BYTES_MAX } from '../ledger/
 import { PARAMS, PARAM_NAMES, genesisPolicy, isParamName } from '../ledger/policy.ts'
 import { FOUNDING_NET, decodeSignedRequest, makeRequest, openRequest, requestSignatureValid, signedRequestToCbor } from '../ledger/request.ts'
 import { encode } from '../ledger/encoding.ts'
+import { nameProblem } from '../ledger/names.ts'
 import { NOTE_BYTES_MAX, TLOG_PROOF_HEADER, parseCheckpoint, parseConsistencyBody, parseNote, parseTlogProof, verifyCosignature, keyId, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519 } from '../ledger/tlog.ts'
 import { ensureDataDir, keyPath } from '../node/data-dir.ts'
 import { readFileCapped, writeNewFile, type Io } from './io.ts'
@@ -65,6 +66,8 @@ async function loadKeystoreAsync(io: Io, data: string): Promise<ReturnType<typeo
 
 export async function cmdInit(io: Io, o: { data: string; name: string; plain: boolean; json: boolean }): Promise<void> {
   if (Buffer.byteLength(o.name, 'utf8') > NAME_BYTES_MAX || o.name.length === 0) throw usage(`--name must be 1 to ${NAME_BYTES_MAX} bytes`)
+  const bad = nameProblem(o.name)
+  if (bad !== null) throw usage(`--name ${bad}`)
   ensureDataDir(o.data)
   const path = keyPath(o.data)
   if (existsSync(path)) throw new TrothError('keystore.exists', `${path} already exists: this data dir has a key (troth id --data ${o.data})`)
