@@ -68,3 +68,41 @@ describe('daemon edge', () => {
     expect(d.store.state.meta.height).toBe(0)
   }, 60_000)
 })
+
+describe('exile at the edge', () => {
+  it('once exiled (at the epoch boundary), a member\'s connections are dropped and refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troth-exile-'))
+    const four = [0, 1, 2, 3].map((i) => sha256(new TextEncoder().encode(`exile test ${i}`)))
+    const genesis = encodeGenesis({ version: 1, name: 'x', time: Date.now(), founders: four.map((s, i) => ({ key: publicKeyOf(s), name: `m${i}`, request: null })), policy: { epochBlocks: 6 } })
+    const ds: Daemon[] = []
+    cleanups.push(async () => {
+      for (const d of ds) await d.stop()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    for (let i = 0; i < 4; i++) {
+      ds.push(await Daemon.start({ data: join(dir, `n${i}`), seed: four[i] as Uint8Array, genesis, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: ds.map((d) => d.host.addrs()[0] as string), idleMs: 100, deltaMs: 50, log: () => undefined, control: false }))
+    }
+    const [d0, d1, d2, d3] = ds as [Daemon, Daemon, Daemon, Daemon]
+    const until = async (what: string, pred: () => boolean): Promise<void> => {
+      const end = Date.now() + 40_000
+      while (!pred()) {
+        if (Date.now() > end) throw new Error(`timed out: ${what}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+    await until('all connected', () => ds.every((d) => d.host.peers().length === 3) && d0.store.state.meta.height >= 2)
+    const target = publicKeyOf(four[3] as Uint8Array)
+    expect((await d0.replica.submitOwn({ kind: 'exile.propose', member: target, reason: 'test' })).status).toBe('ok')
+    // A vote is checked against the finalized state: wait until the proposal is final there.
+    await until('the proposal final', () => d1.store.state.exiles.has(d3.id) && d2.store.state.exiles.has(d3.id))
+    expect((await d1.replica.submitOwn({ kind: 'exile.vote', member: target })).status).toBe('ok')
+    expect((await d2.replica.submitOwn({ kind: 'exile.vote', member: target })).status).toBe('ok')
+    await until('exiled at a boundary', () => d0.store.state.members.get(d3.id)?.status === 'exiled')
+    await until('dropped by the others', () => [d0, d1, d2].every((d) => !d.host.peers().includes(d3.id)))
+    await expect(d3.host.dial(d0.host.addrs()[0] as string)).rejects.toMatchObject({ code: expect.stringMatching(/^net\./) })
+    // The remaining three keep finalizing without it.
+    const h = d0.store.state.meta.height
+    await until('progress without the exiled member', () => d0.store.state.meta.height >= h + 3)
+    expect(d0.store.state.epoch.validators.map((v) => v.id)).not.toContain(d3.id)
+  }, 90_000)
+})
