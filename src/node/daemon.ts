@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
 import { publicKeyOf } from '../identity/ed25519.ts'
-import { asMap, encode, decode, type CborValue } from '../ledger/encoding.ts'
+import { encode, decode, type CborValue } from '../ledger/encoding.ts'
+import { Channel } from '../p2p/channel.ts'
 import { toHex } from '../ledger/hash.ts'
 import { MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { LedgerStore } from '../ledger/store.ts'
@@ -35,6 +36,8 @@ export interface DaemonOptions {
 }
 
 export const SYNC_TIMEOUT_MS = 5_000
+/** A consensus message (a proposal carries its block) fits one frame. */
+export const CONSENSUS_FRAME_BYTES_MAX = 4 * 1024 * 1024 + 16 * 1024
 export const IDLE_MS_DEFAULT = 1_000
 export const DELTA_MS_DEFAULT = 250
 
@@ -48,6 +51,7 @@ export class Daemon {
   readonly id: string
   readonly startedAt = Date.now()
   private control: ControlServer | null = null
+  channel: Channel | null = null
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly sync: RpcProtocol
   private stopped = false
@@ -71,9 +75,6 @@ export class Daemon {
     const id = formatMemberId(publicKeyOf(o.seed))
     const net = toHex(store.state.meta.net)
     const sync = rpcProtocol(net, 'sync', { maxRequestBytes: 64 * 1024, maxResponseBytes: RPC_FRAME_BYTES_CEILING - 1024, timeoutMs: SYNC_TIMEOUT_MS })
-    // Consensus messages also go straight to every connected peer over a one-way push protocol:
-    // gossipsub alone lost messages in our 16-node runs, and a direct stream is one hop.
-    const push = rpcProtocol(net, 'consensus', { maxRequestBytes: RPC_FRAME_BYTES_CEILING - 1024, maxResponseBytes: 64, timeoutMs: SYNC_TIMEOUT_MS })
     const log = (event: string, fields: Record<string, unknown> = {}): void => {
       o.log(JSON.stringify({ t: Date.now(), event, ...fields }, (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v)))
     }
@@ -104,7 +105,9 @@ export class Daemon {
         wake: (at) => holder.d?.wake(at),
         broadcast: (payload) => {
           const peers = host.peers()
-          for (const peer of peers) void rpc.request(peer, push, { m: payload }).catch(() => undefined)
+          // Straight to every connected peer over a long-lived one-way stream each: gossipsub
+          // alone lost messages in our 16-node runs, and a direct stream is one hop.
+          for (const peer of peers) holder.d?.channel?.send(peer, payload)
           // Gossip relays to validators we hold no connection to; when we reach them all
           // directly it would only double the work (every copy is decoded and its gossip
           // signature checked), so it is skipped.
@@ -125,12 +128,6 @@ export class Daemon {
     })
     const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync })
     holder.d = d
-    await rpc.handle(push, (request, from) => {
-      const m = asMap(request, 'push', ['m']).m
-      if (!(m instanceof Uint8Array)) throw new TrothError('schema.invalid', 'push.m: expected bytes')
-      void replica.onConsensus(m, from) // processed in order by the replica; no need to hold the stream
-      return {}
-    })
     await rpc.handle(sync, async (request, from) => {
       let req: SyncRequest
       try {
@@ -142,6 +139,7 @@ export class Daemon {
       return replica.serve(req)
     })
     await host.start()
+    d.channel = await Channel.open(host, 'consensus', CONSENSUS_FRAME_BYTES_MAX, (frame, from) => void replica.onConsensus(frame, from))
     gossip.subscribe('consensus', (payload, from) => replica.onConsensus(payload, from))
     gossip.subscribe('entries', (payload, from) => replica.onEntry(payload, from))
     await replica.start()
@@ -181,6 +179,7 @@ export class Daemon {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     await this.control?.stop()
+    await this.channel?.close()
     await this.replica.stop()
     await this.host.stop()
     await this.wal.close()

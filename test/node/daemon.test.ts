@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { publicKeyOf } from '../../src/identity/ed25519.ts'
 import { encodeGenesis } from '../../src/ledger/genesis.ts'
 import { sha256 } from '../../src/ledger/hash.ts'
-import { createGossip, createHost, createRpc, rpcProtocol, type TrothHost } from '../../src/p2p/index.ts'
+import { createGossip, createHost, type TrothHost } from '../../src/p2p/index.ts'
+import { Channel } from '../../src/p2p/channel.ts'
 import { Daemon } from '../../src/node/daemon.ts'
 import { statusOf } from '../../src/node/control.ts'
 
@@ -52,11 +53,10 @@ describe('daemon edge', () => {
     const member = await h.dial(d.host.addrs()[0] as string)
     expect(member).toBe(d.id)
     const before = d.host.penaltyOf(h.memberId)
-    // Garbage over the direct push protocol and over gossip.
-    const rpc = createRpc(h)
-    const push = rpcProtocol(net, 'consensus', { maxRequestBytes: 4 * 1024 * 1024, maxResponseBytes: 64, timeoutMs: 5000 })
-    await rpc.request(d.id, push, { m: new Uint8Array([0xff, 0x00, 0x01]) }).catch(() => undefined)
-    await rpc.request(d.id, push, { m: new Uint8Array([0xa1, 0x61, 0x74, 0x63, 0x62, 0x61, 0x64]) }).catch(() => undefined)
+    // Garbage over the direct consensus channel and over gossip.
+    const ch = await Channel.open(h, 'consensus', 1 << 20, () => undefined)
+    ch.send(d.id, new Uint8Array([0xff, 0x00, 0x01]))
+    ch.send(d.id, new Uint8Array([0xa1, 0x61, 0x74, 0x63, 0x62, 0x61, 0x64]))
     const gossip = createGossip(h)
     await new Promise((r) => setTimeout(r, 1500)) // let the mesh form
     await gossip.publish('consensus', new Uint8Array([0x9f, 0xff])).catch(() => undefined)
