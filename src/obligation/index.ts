@@ -1,0 +1,28 @@
+// The obligations module's public face (DESIGN.md §5): who replicates each snapshot, who audits
+// each replica in an epoch and on which chunks, and the duty accounting built on them. Other
+// modules import from here. docs/obligations.md states the rules.
+
+export {
+  AUDITOR_TAG,
+  CHALLENGE_TAG,
+  LN_FRAC_BITS,
+  LOW_STANDING_AUDITOR_FACTOR,
+  RENDEZVOUS_BITS,
+  REPLICA_TAG,
+  auditAssignments,
+  auditorsRequired,
+  challengeChunks,
+  dutiesOf,
+  negLnFixed,
+  replicaDraw,
+  replicasFor,
+  shareOfDuties,
+  tallyDuties,
+  type AuditAssignment,
+  type AuditInput,
+  type AuditMember,
+  type AuditSnapshot,
+  type DutyShareRow,
+  type DutyShares,
+  type WeightedMember,
+} from './assign.ts'
