@@ -21,6 +21,9 @@ export const MEMPOOL_ENTRIES_MAX = 10_000
 export const RECENT_BLOCKS_MAX = 256
 /** A leader whose parent is not ready yet looks again this often. */
 export const PROPOSE_RETRY_MS = 5
+/** An unsealed checkpoint is fetched from peers this long after our epoch ended, a few times. */
+export const CHECKPOINT_FETCH_AFTER_MS = 2_000
+export const CHECKPOINT_FETCH_TRIES = 5
 export const FUTURE_MESSAGES_MAX = 1_000
 export const SYNC_BLOCKS_MAX = 256
 /** A sync response holds at least one block of up to 4 MiB and stays under the RPC frame ceiling. */
@@ -148,6 +151,8 @@ export class Replica {
   /** Cosignatures collected per epoch, until sealed. */
   private cosigs = new Map<number, { body: string; set: ValidatorSet; sigs: Map<string, NoteSignature>; sealed: boolean }>()
   private lastCosigned: { size: number; root: Uint8Array } | null = null
+  /** Epochs whose checkpoint we have not sealed locally yet: ask peers for it when due. */
+  private checkpointDue = new Map<number, { at: number; tries: number; set: ValidatorSet; body: string }>()
   /** Own submitted entries waiting for finality (for latency figures). */
   private submittedAt = new Map<string, number>()
   readonly finality: number[] = []
@@ -340,6 +345,19 @@ export class Replica {
       if (this.engine === null) return
       await this.perform(this.engine.onTimer(now))
       if (now >= this.proposeAt) await this.propose()
+      for (const [epoch, due] of this.checkpointDue) {
+        if (due.at > now) continue
+        if (this.cosigs.get(epoch)?.sealed === true || due.tries >= CHECKPOINT_FETCH_TRIES) {
+          this.checkpointDue.delete(epoch)
+          continue
+        }
+        due.tries++
+        due.at = now + CHECKPOINT_FETCH_AFTER_MS
+        this.wake(due.at)
+        void this.fetchCheckpoint(epoch, due.set, due.body).then(async () => {
+          if ((await this.cfg.ledger.checkpoint(epoch)) !== undefined) this.checkpointDue.delete(epoch)
+        })
+      }
     })
   }
 
@@ -534,6 +552,13 @@ export class Replica {
       this.cfg.env.broadcast(encodeConsensus({ t: 'cosig', epoch, sig }))
     }
     await this.maybeSeal(epoch)
+    // Cosignatures that never reached us (we were busy, or they were lost) must not leave us
+    // without the sealed checkpoint: if it is not sealed here soon, fetch it from a peer.
+    if (!entry.sealed) {
+      const at = this.cfg.env.now() + CHECKPOINT_FETCH_AFTER_MS
+      this.checkpointDue.set(epoch, { at, tries: 0, set: validators, body })
+      this.wake(at)
+    }
     // Drop collections for epochs long gone.
     for (const e of this.cosigs.keys()) if (e + 4 < epoch) this.cosigs.delete(e)
   }

@@ -157,6 +157,19 @@ describe('epochs', () => {
     }
   }, 60_000)
 
+  it('with lossy links every node still ends up holding every sealed checkpoint (missed cosignatures are fetched)', async () => {
+    const sim = new Sim({ seed: 11, nodes: 5, epochBlocks: 6, loss: 0.15 })
+    await run(sim, 10, 600)
+    await sim.runFor(8000)
+    sim.checkSafety()
+    for (const n of sim.nodes) {
+      const closed = n.ledger.state.epoch.number
+      expect(closed).toBeGreaterThan(4)
+      // Every epoch but the last few (their cosignatures, or the fetch 2 s later, may be in flight).
+      for (let e = 0; e < closed - 3; e++) expect(n.ledger.allCheckpoints().has(e), `node ${n.index} epoch ${e}`).toBe(true)
+    }
+  }, 60_000)
+
   it('every epoch ends in a sealed checkpoint: cosignatures verify per C2SP (checked independently) and consecutive checkpoints are consistent', async () => {
     const sim = new Sim({ seed: 9, nodes: 4, epochBlocks: 6 })
     await run(sim, 6)
