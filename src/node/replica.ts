@@ -5,7 +5,7 @@
 
 import { TrothError } from '../errors.ts'
 import { formatMemberId, parseMemberId } from '../identity/member-id.ts'
-import { applyBlock, buildBlock, checkEntry, closesEpoch, type Applied } from '../ledger/apply.ts'
+import { applyBlock, buildBlock, checkEntry, type Applied } from '../ledger/apply.ts'
 import { blockHash, decodeBlock, type Block } from '../ledger/block.ts'
 import { asArray, asBytes, asMap, asText, asUint, decode, encode, type CborValue } from '../ledger/encoding.ts'
 import { decodeSignedEntry, encodeSignedEntry, signEntry } from '../ledger/entry.ts'
@@ -268,18 +268,6 @@ export class Replica {
       const v = this.admit(wire)
       if (v !== 'ok' && v !== 'duplicate') this.cfg.env.penalise(from, `entry refused: ${v}`)
     })
-  }
-
-  /** A local submission: checked, kept in the mempool, and gossiped. */
-  submit(wire: Uint8Array): Promise<string> {
-    let result = 'ok'
-    return this.run(() => {
-      result = this.admit(wire)
-      if (result === 'ok') {
-        this.cfg.env.gossipEntry(wire)
-        this.submittedAt.set(toHex(wire), this.cfg.env.now())
-      }
-    }).then(() => result)
   }
 
   /** Sign and submit an entry as this member, with the next free seq (inside the queue, so two
@@ -841,5 +829,3 @@ export function decodeSyncRequest(v: CborValue): SyncRequest {
   }
 }
 
-// Re-exported for the daemon and the simulation.
-export { closesEpoch, blockHash }
