@@ -2,8 +2,6 @@
 // vote WAL, starts the libp2p host, and wires a Replica to gossip, sync and a local control API.
 // Everything protocol-level lives in Replica (shared with the simulation); this file does I/O.
 
-import { randomBytes } from 'node:crypto'
-import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
@@ -184,14 +182,5 @@ export class Daemon {
     await this.host.stop()
     await this.wal.close()
     await this.store.close()
-  }
-
-  /** Fresh random token for the control API. */
-  static newToken(): string {
-    return randomBytes(24).toString('base64url')
-  }
-
-  static removeControlFiles(data: string): void {
-    rmSync(join(data, 'control.json'), { force: true })
   }
 }

@@ -89,12 +89,6 @@ export interface ReplicaConfig {
   readonly fault?: { readonly skipProposals?: boolean }
 }
 
-export interface FinalityEvent {
-  readonly height: number
-  readonly entries: number
-  readonly at: number
-}
-
 export function encodeConsensus(msg: ConsensusMessage | CosigMessage): Uint8Array {
   switch (msg.t) {
     case 'proposal': return encode({ t: 'proposal', vote: voteToCbor(msg.vote), block: msg.block })

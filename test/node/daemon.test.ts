@@ -54,9 +54,16 @@ describe('daemon edge', () => {
     expect(member).toBe(d.id)
     const before = d.host.penaltyOf(h.memberId)
     // Garbage over the direct consensus channel and over gossip.
-    const ch = await Channel.open(h, 'consensus', 1 << 20, () => undefined)
+    const ch = await Channel.open(h, 'consensus', 8 << 20, () => undefined)
     ch.send(d.id, new Uint8Array([0xff, 0x00, 0x01]))
     ch.send(d.id, new Uint8Array([0xa1, 0x61, 0x74, 0x63, 0x62, 0x61, 0x64]))
+    await new Promise((r) => setTimeout(r, 500))
+    const afterMalformed = d.host.penaltyOf(h.memberId)
+    expect(afterMalformed).toBeGreaterThan(before)
+    // A frame over the consensus frame limit (4 MiB + 16 KiB): the stream is cut, the peer penalised.
+    ch.send(d.id, new Uint8Array(5 << 20))
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(d.host.penaltyOf(h.memberId)).toBeGreaterThan(afterMalformed)
     const gossip = createGossip(h)
     await new Promise((r) => setTimeout(r, 1500)) // let the mesh form
     await gossip.publish('consensus', new Uint8Array([0x9f, 0xff])).catch(() => undefined)

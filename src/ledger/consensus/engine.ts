@@ -384,7 +384,7 @@ export class EpochEngine {
   }
 
   /** Persist, then send, then count our own vote. */
-  private castVote(now: number, v: Pick<Vote, 'kind' | 'epoch' | 'view' | 'parent' | 'digest'>, out: Action[], proposalBlock?: Uint8Array): void {
+  private castVote(now: number, v: Pick<Vote, 'kind' | 'epoch' | 'view' | 'parent' | 'digest'>, out: Action[]): void {
     const me = this.cfg.me
     if (me === null) return
     const vote = signVote(this.cfg.net, me.seed, me.id, v)
@@ -393,7 +393,7 @@ export class EpochEngine {
     else if (vote.kind === 'nullify') r.myNullify = vote
     else r.myFinalize = vote
     out.push({ type: 'persist', vote })
-    out.push({ type: 'broadcast', msg: proposalBlock === undefined ? { t: 'vote', vote } : { t: 'proposal', vote, block: proposalBlock } })
+    out.push({ type: 'broadcast', msg: { t: 'vote', vote } })
     this.onVote(now, vote, out)
   }
 
