@@ -9,17 +9,19 @@ import { memberKeyAcceptable } from '../identity/key-check.ts'
 import { blockHash, encodeBlock, type Block } from './block.ts'
 import { asBytes, asMap, asUint, decode, encode, type CborValue } from './encoding.ts'
 import { decodeSignedEntry, entrySignatureValid, keyProofValid, type Body, type SignedEntry } from './entry.ts'
-import { bytesEqual, toHex } from './hash.ts'
+import { bytesEqual, fromHex, toHex } from './hash.ts'
 import { CompactRange, leafHash } from './merkle.ts'
-import { BLOCK_BYTES_MAX, BLOCK_ENTRIES_MAX, CHUNK_BYTES, ENTRY_TIME_AHEAD_MS_MAX, STANDING_MAX, WEIGHT_FULL } from './limits.ts'
+import { BLOCK_BYTES_MAX, BLOCK_ENTRIES_MAX, CHUNK_BYTES, ENTRY_TIME_AHEAD_MS_MAX, STANDING_MAX, STANDING_PRIOR_EVENTS, WEIGHT_FULL } from './limits.ts'
 import { effectiveValue, inRange, isParamName, PARAM_NAMES, type ParamName, type PolicyValues } from './policy.ts'
 import { openRequest, requestSignatureValid } from './request.ts'
 import { checkVote, conflicting, ValidatorSet } from './consensus/messages.ts'
 import { validatorSet } from './genesis.ts'
 import {
-  EPOCH_KEY, META_KEY, exileKey, inductionKey, memberKey, policyKey, policyValues, recoveryKey, snapshotKey, stateRoot, validatorsHash,
-  type ExileProposal, type Induction, type LedgerState, type Member, type MemberId, type PolicyParamState, type Recovery, type Snapshot,
+  EPOCH_KEY, META_KEY, dutyKey, exileKey, inductionKey, memberKey, policyKey, policyValues, recoveryKey, reportKey, snapshotKey, stateRoot, validatorsHash,
+  type AuditVerdict, type DutyEpoch, type ExileProposal, type Induction, type LedgerState, type Member, type MemberId, type PolicyParamState, type Recovery, type Snapshot, type Standing,
 } from './state.ts'
+import { epochDuties, rebalance } from './duties.ts'
+import { answerSignatureValid, answerVerdict, answersChallenge, events, exileReason, nextStanding, replicasFor, scoreOf, settleEpoch, EVENT } from '../obligation/index.ts'
 
 /** Why an entry was refused: a stable, ordered list (STYLE.md: domain rejections are data). */
 export const ENTRY_STATUSES = [
@@ -61,6 +63,11 @@ export const ENTRY_STATUSES = [
   'not-permitted',
   'evidence-invalid',
   'evidence-known',
+  'wrong-epoch',
+  'no-such-snapshot',
+  'not-assigned',
+  'already-reported',
+  'report-invalid',
 ] as const
 export type EntryStatus = (typeof ENTRY_STATUSES)[number]
 
@@ -96,6 +103,7 @@ class Draft {
   recoveries: ReadonlyMap<MemberId, Recovery>
   snapshots: ReadonlyMap<string, Snapshot>
   policy: ReadonlyMap<ParamName, PolicyParamState>
+  reports: ReadonlyMap<string, AuditVerdict>
   readonly changed = new Set<string>()
   private readonly copied = new Set<string>()
 
@@ -108,9 +116,10 @@ class Draft {
     this.recoveries = s.recoveries
     this.snapshots = s.snapshots
     this.policy = s.policy
+    this.reports = s.reports
   }
 
-  private own<K, V>(name: 'members' | 'inductions' | 'exiles' | 'recoveries' | 'snapshots' | 'policy'): Map<K, V> {
+  private own<K, V>(name: 'members' | 'inductions' | 'exiles' | 'recoveries' | 'snapshots' | 'policy' | 'reports'): Map<K, V> {
     if (!this.copied.has(name)) {
       ;(this as Record<string, unknown>)[name] = new Map(this[name] as ReadonlyMap<unknown, unknown>)
       this.copied.add(name)
@@ -148,6 +157,12 @@ class Draft {
     this.own<ParamName, PolicyParamState>('policy').set(p, v)
     this.changed.add(policyKey(p))
   }
+  setReport(duty: string, v: AuditVerdict | undefined): void {
+    const map = this.own<string, AuditVerdict>('reports')
+    if (v === undefined) map.delete(duty)
+    else map.set(duty, v)
+    this.changed.add(reportKey(duty))
+  }
 
   state(): LedgerState {
     return {
@@ -159,6 +174,7 @@ class Draft {
       recoveries: this.recoveries,
       snapshots: this.snapshots,
       policy: this.policy,
+      reports: this.reports,
     }
   }
 }
@@ -287,6 +303,9 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
       if (body.size === 0 || body.chunks === 0 || body.chunks > body.size || body.size > body.chunks * CHUNK_BYTES) {
         return verdict('snapshot-invalid', `${body.size} bytes do not fit in ${body.chunks} chunks of ${CHUNK_BYTES}`)
       }
+      // Replicas by weighted rendezvous among this epoch's validators (DESIGN.md §5.2); they fetch
+      // at once and owe audits from replicaGraceEpochs epochs on.
+      const replicas = replicasFor(body.root, d.epoch.validators, ctx.policy.replicationTarget).map((id) => ({ id, since: d.epoch.number }))
       d.setSnapshot(rootHex, {
         submitter: author,
         name: body.name,
@@ -295,6 +314,7 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
         replication: ctx.policy.replicationTarget,
         sealedEpoch: d.epoch.number,
         sealedHeight: ctx.height,
+        replicas,
       })
       return OK
     }
@@ -351,8 +371,31 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
       d.setMember(a.signer, { ...culprit, exileReason: `evidence: conflicting ${a.kind}/${b.kind} votes in epoch ${a.epoch} view ${a.view}` })
       return OK
     }
-    case 'audit.report':
-      return verdict('kind-not-enabled', 'audit.report entries are accepted once the obligation rules are in force')
+    case 'audit.report': {
+      // Checked by every node from the report alone (DESIGN.md §5.4): the duty must be this
+      // epoch's and the author's, and a carried answer must be the replica's signature over
+      // exactly this challenge, with proofs that say what the verdict says.
+      if (body.epoch !== d.epoch.number) return verdict('wrong-epoch', `the report is for epoch ${body.epoch}, this is epoch ${d.epoch.number}`)
+      const rootHex = toHex(body.root)
+      const snapshot = d.snapshots.get(rootHex)
+      if (snapshot === undefined) return verdict('no-such-snapshot')
+      const replica = formatMemberId(body.replica)
+      const duty = dutyKey(rootHex, replica, author)
+      const indexes = epochDuties(d.state()).byKey.get(duty)
+      if (indexes === undefined) return verdict('not-assigned', `${author} has no duty to audit ${replica} on ${rootHex} in epoch ${body.epoch}`)
+      if (d.reports.has(duty)) return verdict('already-reported')
+      if (body.answer !== null) {
+        const rm = d.members.get(replica)
+        if (rm === undefined) return verdict('report-invalid', 'the replica is not a member')
+        const challenge = { net: d.meta.net, epoch: body.epoch, root: body.root, chunks: snapshot.chunks, replica: body.replica, auditor: parseMemberId(author), indexes }
+        if (!answersChallenge(body.answer.answer, challenge)) return verdict('report-invalid', 'the answer is not about this challenge')
+        if (!answerSignatureValid(body.answer, rm.key)) return verdict('report-invalid', 'the answer is not signed by the replica')
+        const found = answerVerdict(body.answer.answer, body.root, snapshot.chunks)
+        if (found !== body.verdict) return verdict('report-invalid', `the answer proves ${found}, the report says ${body.verdict}`)
+      }
+      d.setReport(duty, body.verdict)
+      return OK
+    }
   }
 }
 
@@ -391,16 +434,75 @@ export function checkEntry(state: LedgerState, wire: Uint8Array, time: number): 
 // ---------------------------------------------------------------------------------------------
 // Epoch close (DESIGN.md §4 reconfiguration, §6): changes take effect here and nowhere else.
 
-function exile(d: Draft, id: MemberId, reason: string, ctx: Ctx): void {
+/** A strike outside settlement (a sponsor's): counted, and one failure in the standing score. */
+function struck(s: Standing): Standing {
+  const beta = s.beta + EVENT
+  return { ...s, strikes: s.strikes + 1, beta, score: scoreOf(s.alpha, beta, s.score) }
+}
+
+/** `faulted`: exiled for fraud (evidence) or failed duties, not by a vote whose reasons the
+ * protocol cannot judge; only then do the sponsors answer for it (DESIGN.md §5.5). */
+function exile(d: Draft, id: MemberId, reason: string, ctx: Ctx, faulted: boolean): void {
   const m = d.members.get(id) as Member
   d.setMember(id, { ...m, status: 'exiled', weight: 0, pendingLeave: false, pendingKey: null, exileReason: reason })
   // A sponsor vouches with its own standing (§5.5): an inductee exiled soon costs each sponsor a strike.
-  if (d.epoch.number + 1 - m.joinedEpoch <= ctx.policy.sponsorStrikeEpochs) {
+  if (faulted && d.epoch.number + 1 - m.joinedEpoch <= ctx.policy.sponsorStrikeEpochs) {
     for (const s of m.sponsors) {
       const sm = d.members.get(s)
       if (sm === undefined || sm.status !== 'active') continue
-      d.setMember(s, { ...sm, standing: { ...sm.standing, strikes: sm.standing.strikes + 1 } })
+      d.setMember(s, { ...sm, standing: struck(sm.standing) })
     }
+  }
+}
+
+/**
+ * Settle the closing epoch's audit duties (DESIGN.md §5.4) and exile past the thresholds. Runs
+ * first in the close, on the members, standing, replicas and policy the epoch's duties were
+ * assigned from.
+ */
+function settleDuties(d: Draft, ctx: Ctx): void {
+  const epoch = d.epoch.number
+  const duties = epochDuties(d.state())
+  const outcomes = settleEpoch(duties.assignments, (a) => d.reports.get(dutyKey(a.root, a.replica, a.auditor)))
+  for (const key of sortedKeys(d.reports)) d.setReport(key, undefined)
+  const window = ctx.policy.dutyWindowEpochs
+  const limits = {
+    missedEpochsMax: Math.min(ctx.policy.missedEpochsMax, window),
+    lossStrikesMax: Math.min(ctx.policy.lossStrikesMax, window),
+    unavailableEpochsMax: Math.min(ctx.policy.unavailableEpochsMax, window),
+    falseReportsMax: Math.min(ctx.policy.falseReportsMax, window),
+  }
+  for (const id of sortedKeys(d.members)) {
+    const m = d.members.get(id) as Member
+    if (m.status !== 'active') continue
+    const o = outcomes.get(id)
+    let history: readonly DutyEpoch[] = m.standing.history.filter((h) => h.epoch > epoch - window)
+    if (o !== undefined && (o.missed > 0 || o.lost > 0 || o.falseReports > 0 || o.unavailable)) {
+      history = [...history, { epoch, missed: o.missed, lost: o.lost, falseReports: o.falseReports, unavailable: o.unavailable }]
+    }
+    let standing: Standing = m.standing
+    if (o !== undefined) {
+      const { good, bad } = events(o)
+      // Forgetting runs once per epoch with evidence, so an idle member's score does not drift.
+      const next = good + bad > 0 ? nextStanding(standing.alpha, standing.beta, standing.score, good, bad, ctx.policy.standingForgetting) : standing
+      standing = {
+        ...standing,
+        ...next,
+        dutiesDone: standing.dutiesDone + o.done,
+        dutiesMissed: standing.dutiesMissed + o.missed,
+        strikes: standing.strikes + o.lost + o.falseReports,
+      }
+    }
+    if (standing !== m.standing || history.length !== m.standing.history.length) d.setMember(id, { ...m, standing: { ...standing, history } })
+    const counts = { missedEpochs: 0, lost: 0, unavailableEpochs: 0, falseReports: 0 }
+    for (const h of history) {
+      if (h.missed > 0) counts.missedEpochs++
+      counts.lost += h.lost
+      counts.falseReports += h.falseReports
+      if (h.unavailable) counts.unavailableEpochs++
+    }
+    const reason = exileReason(counts, limits, window)
+    if (reason !== null) exile(d, id, reason, ctx, true)
   }
 }
 
@@ -420,13 +522,19 @@ export function inductionWindowMs(policy: PolicyValues, vouchWeight: number): nu
   return Math.max(floor, Math.min(policy.inductionWindowMs, scaled))
 }
 
+/** A new member's standing: policy.standingInitial, as if from STANDING_PRIOR_EVENTS epochs. */
+export function newcomerStanding(initial: number): Standing {
+  const score = Math.min(STANDING_MAX, initial)
+  return { score, strikes: 0, dutiesDone: 0, dutiesMissed: 0, alpha: score * STANDING_PRIOR_EVENTS, beta: (STANDING_MAX - score) * STANDING_PRIOR_EVENTS, history: [] }
+}
+
 function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
   const W = d.epoch.totalWeight
   const weights = new Map(d.epoch.validators.map((v) => [v.id, v.weight]))
   const nextEpoch = d.epoch.number + 1
 
-  // (Obligations settle here, before membership changes, once §5 lands: missed duties, strikes,
-  // availability, standing, and automatic exile are part of this same pure transition.)
+  // Obligations settle first, on the membership the epoch's duties were assigned from.
+  settleDuties(d, ctx)
 
   for (const target of sortedKeys(d.exiles)) {
     const x = d.exiles.get(target) as ExileProposal
@@ -437,7 +545,7 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
     }
     const yes = supportWeight(d, weights, x.votes)
     if (1000 * yes > ctx.policy.exileVoteWeight * W) {
-      exile(d, target, `vote: ${x.reason}`, ctx)
+      exile(d, target, `vote: ${x.reason}`, ctx, false)
       d.setExile(target, undefined)
     } else if (ctx.time >= x.openedAt + ctx.policy.exileWindowMs) {
       d.setExile(target, undefined)
@@ -447,7 +555,7 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
   // Members convicted by evidence during the epoch (DESIGN.md §4: exiled at the next epoch).
   for (const id of sortedKeys(d.members)) {
     const m = d.members.get(id) as Member
-    if (m.status === 'active' && m.exileReason !== '') exile(d, id, m.exileReason, ctx)
+    if (m.status === 'active' && m.exileReason !== '') exile(d, id, m.exileReason, ctx, true)
   }
 
   for (const id of sortedKeys(d.members)) {
@@ -496,7 +604,7 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
       status: 'active',
       weight: WEIGHT_FULL,
       seq: 0,
-      standing: { score: Math.min(STANDING_MAX, ctx.policy.standingInitial), strikes: 0, dutiesDone: 0, dutiesMissed: 0 },
+      standing: newcomerStanding(ctx.policy.standingInitial),
       addrs: [],
       pendingLeave: false,
       pendingKey: null,
@@ -527,6 +635,15 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
   for (const p of ['replicationTarget', 'replicationMax'] as const) {
     const cur = d.policy.get(p) as PolicyParamState
     if (cur.effective !== next[p]) d.setPolicy(p, { ...cur, effective: next[p] })
+  }
+
+  // Replicas follow the new member set, within the band (DESIGN.md §5.2, §5.5 repair).
+  const band = { min: next.replicationMin, target: next.replicationTarget, max: next.replicationMax }
+  for (const rootHex of sortedKeys(d.snapshots)) {
+    const s = d.snapshots.get(rootHex) as Snapshot
+    const replicas = rebalance(fromHex(rootHex), s.replicas, validators, band, nextEpoch)
+    const same = replicas.length === s.replicas.length && replicas.every((r, i) => r.id === s.replicas[i]?.id && r.since === s.replicas[i]?.since)
+    if (!same) d.setSnapshot(rootHex, { ...s, replicas })
   }
 
   d.epoch = { number: nextEpoch, startHeight: ctx.height + 1, length: next.epochBlocks, seed: d.epoch.seed, validators, totalWeight }

@@ -9,6 +9,8 @@ import { asArray, asBool, asBytes, asEnum, asMap, asText, asUint, decode, encode
 import { ADDRS_MAX, ADDR_BYTES_MAX, ENTRY_BYTES_MAX, NAME_BYTES_MAX, REASON_BYTES_MAX, SNAPSHOT_BYTES_MAX, SNAPSHOT_CHUNKS_MAX } from './limits.ts'
 import { parseSignedRequest, signedRequestToCbor, type SignedRequest } from './request.ts'
 import { voteFromCbor, voteToCbor, type Vote } from './consensus/messages.ts'
+import { AUDIT_VERDICTS } from './state.ts'
+import { parseSignedAnswer, signedAnswerToCbor, type SignedAnswer } from '../obligation/audit.ts'
 
 export const ENTRY_KINDS = [
   'induct.vouch',
@@ -40,9 +42,8 @@ export type Body =
   | { readonly kind: 'key.recover'; readonly member: Uint8Array; readonly cancel: true }
   /** Two conflicting signed consensus votes by one validator (DESIGN.md §4). */
   | { readonly kind: 'evidence'; readonly a: Vote; readonly b: Vote }
-  // Audit reports (§5.4) are carried opaque until their rules land, and refused by the state
-  // machine with status 'kind-not-enabled'.
-  | { readonly kind: 'audit.report'; readonly raw: CborValue }
+  /** An auditor's report on one duty (DESIGN.md §5.4); pass and fail carry the replica's signed answer. */
+  | { readonly kind: 'audit.report'; readonly epoch: number; readonly root: Uint8Array; readonly replica: Uint8Array; readonly verdict: 'pass' | 'fail' | 'unreachable'; readonly answer: SignedAnswer | null }
 
 export interface Entry {
   readonly net: Uint8Array
@@ -72,7 +73,7 @@ function bodyToCbor(b: Body): CborValue {
     case 'key.rotate': return { key: b.key, keySig: b.keySig }
     case 'key.recover': return 'cancel' in b ? { member: b.member, cancel: true } : { member: b.member, key: b.key, keySig: b.keySig }
     case 'evidence': return { a: voteToCbor(b.a), b: voteToCbor(b.b) }
-    case 'audit.report': return b.raw
+    case 'audit.report': return { epoch: b.epoch, root: b.root, replica: b.replica, verdict: b.verdict, answer: b.answer === null ? null : signedAnswerToCbor(b.answer) }
   }
 }
 
@@ -141,8 +142,21 @@ function parseBody(kind: EntryKind, v: CborValue): Body {
       const m = asMap(v, p, ['a', 'b'])
       return { kind, a: voteFromCbor(m.a as CborValue, `${p}.a`), b: voteFromCbor(m.b as CborValue, `${p}.b`) }
     }
-    case 'audit.report':
-      return { kind, raw: v }
+    case 'audit.report': {
+      const m = asMap(v, p, ['epoch', 'root', 'replica', 'verdict', 'answer'])
+      const verdict = asEnum(m.verdict as CborValue, `${p}.verdict`, AUDIT_VERDICTS)
+      const answer = m.answer === null ? null : parseSignedAnswer(m.answer as CborValue, `${p}.answer`)
+      // Decoding already ties the verdict to the answer's presence: pass/fail prove, unreachable cannot.
+      if ((verdict === 'unreachable') !== (answer === null)) throw new TrothError('schema.invalid', `${p}: ${verdict} ${verdict === 'unreachable' ? 'carries no answer' : 'needs the signed answer'}`)
+      return {
+        kind,
+        epoch: asUint(m.epoch as CborValue, `${p}.epoch`),
+        root: asBytes(m.root as CborValue, `${p}.root`, 32),
+        replica: asBytes(m.replica as CborValue, `${p}.replica`, 32),
+        verdict,
+        answer,
+      }
+    }
   }
 }
 

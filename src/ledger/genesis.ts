@@ -9,7 +9,7 @@ import { asArray, asBytes, asMap, asText, asUint, decode, encode, type CborValue
 import { sha256, bytesEqual } from './hash.ts'
 import { asName, nameProblem } from './names.ts'
 import { CompactRange, leafHash } from './merkle.ts'
-import { GENESIS_BYTES_MAX, GENESIS_FOUNDERS_MAX, NAME_BYTES_MAX, STANDING_MAX, WEIGHT_FULL } from './limits.ts'
+import { GENESIS_BYTES_MAX, GENESIS_FOUNDERS_MAX, NAME_BYTES_MAX, STANDING_MAX, STANDING_PRIOR_EVENTS, WEIGHT_FULL } from './limits.ts'
 import { FOUNDING_NET, openRequest, parseSignedRequest, requestSignatureValid, signedRequestToCbor, type SignedRequest } from './request.ts'
 import { PARAM_NAMES, genesisPolicy, type ParamName, type PolicyValues } from './policy.ts'
 import type { EpochState, LedgerState, Member, MemberId, PolicyParamState, Validator } from './state.ts'
@@ -117,7 +117,7 @@ export function founderMember(f: Founder): Member {
     status: 'active',
     weight: WEIGHT_FULL,
     seq: 0,
-    standing: { score: STANDING_MAX, strikes: 0, dutiesDone: 0, dutiesMissed: 0 },
+    standing: { score: STANDING_MAX, strikes: 0, dutiesDone: 0, dutiesMissed: 0, alpha: STANDING_PRIOR_EVENTS * 1000, beta: 0, history: [] },
     addrs: [],
     pendingLeave: false,
     pendingKey: null,
@@ -168,5 +168,6 @@ export function genesisState(bytes: Uint8Array): LedgerState {
     recoveries: new Map(),
     snapshots: new Map(),
     policy,
+    reports: new Map(),
   }
 }

@@ -22,3 +22,5 @@ export const SNAPSHOT_BYTES_MAX = SNAPSHOT_CHUNKS_MAX * CHUNK_BYTES
 export const WEIGHT_FULL = 1000
 /** Standing is a score in permille. */
 export const STANDING_MAX = 1000
+/** Standing starts as if from this many earlier epochs of duty (α + β, in events). */
+export const STANDING_PRIOR_EVENTS = 10

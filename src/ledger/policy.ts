@@ -34,6 +34,13 @@ export const PARAMS = Object.freeze({
   replicationMax: { default: 6, min: 1, max: 64, doc: 'replicas above this are released' },
   auditorsPerReplica: { default: 2, min: 1, max: 16, doc: 'auditors per (snapshot, replica) per epoch' },
   chunksPerAudit: { default: 4, min: 1, max: 64, doc: 'chunks challenged per audit' },
+  replicaGraceEpochs: { default: 1, min: 1, max: 100, doc: 'a replica is audited from this many epochs after it took the duty' },
+  dutyWindowEpochs: { default: 24, min: 2, max: 1000, doc: 'epochs over which missed duties, strikes and outages are counted' },
+  missedEpochsMax: { default: 6, min: 1, max: 1000, doc: 'exile when audit duties were missed in this many epochs of the window' },
+  lossStrikesMax: { default: 2, min: 1, max: 1000, doc: 'exile at this many proven-loss strikes within the window' },
+  unavailableEpochsMax: { default: 12, min: 1, max: 1000, doc: 'exile when found unreachable in this many epochs of the window' },
+  falseReportsMax: { default: 3, min: 1, max: 1000, doc: 'exile at this many contradicted reports within the window' },
+  standingForgetting: { default: 950, min: 500, max: 1000, doc: 'per-epoch weight (permille) kept of past standing evidence' },
 } satisfies Record<string, ParamSpec>)
 
 export type ParamName = keyof typeof PARAMS
@@ -66,8 +73,14 @@ export function genesisPolicy(overrides: Readonly<Record<string, number>>): Poli
   if (!(out.replicationMin <= out.replicationTarget && out.replicationTarget <= out.replicationMax)) {
     throw new TrothError('genesis.invalid', `policy needs replicationMin <= replicationTarget <= replicationMax, got ${out.replicationMin}, ${out.replicationTarget}, ${out.replicationMax}`)
   }
+  for (const p of WINDOW_THRESHOLDS) {
+    if (out[p] > out.dutyWindowEpochs) throw new TrothError('genesis.invalid', `policy ${p}=${out[p]} exceeds dutyWindowEpochs=${out.dutyWindowEpochs}: it could never trigger`)
+  }
   return out
 }
+
+/** Thresholds counted over the duty window: each must fit in it (clamped at every epoch close). */
+export const WINDOW_THRESHOLDS = ['missedEpochsMax', 'lossStrikesMax', 'unavailableEpochsMax', 'falseReportsMax'] as const
 
 export interface WeightedVote {
   readonly value: number

@@ -14,12 +14,31 @@ export type MemberId = string
 export type MemberStatus = 'active' | 'left' | 'exiled'
 export const MEMBER_STATUSES: readonly MemberStatus[] = ['active', 'left', 'exiled']
 
+/** One epoch of a member's duty record that had something against it (DESIGN.md §5.4). */
+export interface DutyEpoch {
+  readonly epoch: number
+  /** Audit duties assigned to the member and not reported. */
+  readonly missed: number
+  /** Proven-loss strikes: snapshots for which it signed a wrong answer. */
+  readonly lost: number
+  /** Its `unreachable` reports contradicted by signed passes. */
+  readonly falseReports: number
+  /** A majority of its auditors found it unreachable and none carried a pass. */
+  readonly unavailable: boolean
+}
+
 export interface Standing {
-  /** Permille; sponsors need policy.standingFloor. Earned by serving (obligations). */
+  /** Permille, floor(1000·α/(α+β)); sponsors need policy.standingFloor. Earned by serving. */
   readonly score: number
+  /** Strikes ever taken: proven loss, contradicted reports, exiled inductees. */
   readonly strikes: number
   readonly dutiesDone: number
   readonly dutiesMissed: number
+  /** Storj-style reputation with forgetting, in milli-events: α successes, β failures. */
+  readonly alpha: number
+  readonly beta: number
+  /** Epochs within policy.dutyWindowEpochs with a miss, a strike or an outage, oldest first. */
+  readonly history: readonly DutyEpoch[]
 }
 
 export interface Member {
@@ -66,6 +85,12 @@ export interface Recovery {
   readonly openedAt: number
 }
 
+/** A member holding a snapshot, and the first epoch it held the duty. */
+export interface ReplicaDuty {
+  readonly id: MemberId
+  readonly since: number
+}
+
 export interface Snapshot {
   readonly submitter: MemberId
   readonly name: string
@@ -74,7 +99,12 @@ export interface Snapshot {
   readonly replication: number
   readonly sealedEpoch: number
   readonly sealedHeight: number
+  /** Current replicas, by id (DESIGN.md §5.2: changed only at an epoch close). */
+  readonly replicas: readonly ReplicaDuty[]
 }
+
+export const AUDIT_VERDICTS = ['pass', 'fail', 'unreachable'] as const
+export type AuditVerdict = (typeof AUDIT_VERDICTS)[number]
 
 export interface PolicyParamState {
   readonly genesis: number
@@ -121,7 +151,12 @@ export interface LedgerState {
   readonly recoveries: ReadonlyMap<MemberId, Recovery>
   readonly snapshots: ReadonlyMap<string, Snapshot>
   readonly policy: ReadonlyMap<ParamName, PolicyParamState>
+  /** This epoch's audit reports, by dutyKey(root, replica, auditor); settled and cleared at close. */
+  readonly reports: ReadonlyMap<string, AuditVerdict>
 }
+
+/** `<root hex>/<replica>/<auditor>`: one audit duty of the epoch. */
+export const dutyKey = (rootHex: string, replica: MemberId, auditor: MemberId): string => `${rootHex}/${replica}/${auditor}`
 
 export function policyValues(state: LedgerState): PolicyValues {
   const out = {} as Record<ParamName, number>
@@ -144,6 +179,7 @@ export const exileKey = (id: MemberId): string => `exile/${id}`
 export const recoveryKey = (id: MemberId): string => `recovery/${id}`
 export const snapshotKey = (rootHex: string): string => `snapshot/${rootHex}`
 export const policyKey = (p: ParamName): string => `policy/${p}`
+export const reportKey = (duty: string): string => `report/${duty}`
 
 const ids = (v: CborValue, path: string, max: number): MemberId[] =>
   asArray(v, path, max).map((x, i) => asText(x, `${path}[${i}]`, 128))
@@ -157,7 +193,15 @@ export function memberToCbor(m: Member): CborValue {
     status: m.status,
     weight: m.weight,
     seq: m.seq,
-    standing: { score: m.standing.score, strikes: m.standing.strikes, dutiesDone: m.standing.dutiesDone, dutiesMissed: m.standing.dutiesMissed },
+    standing: {
+      score: m.standing.score,
+      strikes: m.standing.strikes,
+      dutiesDone: m.standing.dutiesDone,
+      dutiesMissed: m.standing.dutiesMissed,
+      alpha: m.standing.alpha,
+      beta: m.standing.beta,
+      history: m.standing.history.map((h) => ({ epoch: h.epoch, missed: h.missed, lost: h.lost, falseReports: h.falseReports, unavailable: h.unavailable })),
+    },
     addrs: [...m.addrs],
     pendingLeave: m.pendingLeave,
     pendingKey: m.pendingKey,
@@ -168,7 +212,7 @@ export function memberToCbor(m: Member): CborValue {
 export function memberFromCbor(v: CborValue): Member {
   const p = 'member'
   const m = asMap(v, p, ['key', 'name', 'joinedEpoch', 'sponsors', 'status', 'weight', 'seq', 'standing', 'addrs', 'pendingLeave', 'pendingKey', 'exileReason'])
-  const s = asMap(m.standing as CborValue, `${p}.standing`, ['score', 'strikes', 'dutiesDone', 'dutiesMissed'])
+  const s = asMap(m.standing as CborValue, `${p}.standing`, ['score', 'strikes', 'dutiesDone', 'dutiesMissed', 'alpha', 'beta', 'history'])
   return {
     key: asBytes(m.key as CborValue, `${p}.key`, 32),
     name: asText(m.name as CborValue, `${p}.name`, NAME_BYTES_MAX),
@@ -182,6 +226,18 @@ export function memberFromCbor(v: CborValue): Member {
       strikes: asUint(s.strikes as CborValue, `${p}.standing.strikes`),
       dutiesDone: asUint(s.dutiesDone as CborValue, `${p}.standing.dutiesDone`),
       dutiesMissed: asUint(s.dutiesMissed as CborValue, `${p}.standing.dutiesMissed`),
+      alpha: asUint(s.alpha as CborValue, `${p}.standing.alpha`),
+      beta: asUint(s.beta as CborValue, `${p}.standing.beta`),
+      history: asArray(s.history as CborValue, `${p}.standing.history`, 1000).map((x, i) => {
+        const h = asMap(x, `${p}.standing.history[${i}]`, ['epoch', 'missed', 'lost', 'falseReports', 'unavailable'])
+        return {
+          epoch: asUint(h.epoch as CborValue, `${p}.standing.history[${i}].epoch`),
+          missed: asUint(h.missed as CborValue, `${p}.standing.history[${i}].missed`),
+          lost: asUint(h.lost as CborValue, `${p}.standing.history[${i}].lost`),
+          falseReports: asUint(h.falseReports as CborValue, `${p}.standing.history[${i}].falseReports`),
+          unavailable: asBool(h.unavailable as CborValue, `${p}.standing.history[${i}].unavailable`),
+        }
+      }),
     },
     addrs: asArray(m.addrs as CborValue, `${p}.addrs`, ADDRS_MAX).map((a, i) => asText(a, `${p}.addrs[${i}]`, ADDR_BYTES_MAX)),
     pendingLeave: asBool(m.pendingLeave as CborValue, `${p}.pendingLeave`),
@@ -228,10 +284,19 @@ function recoveryFromCbor(v: CborValue): Recovery {
   }
 }
 function snapshotToCbor(s: Snapshot): CborValue {
-  return { submitter: s.submitter, name: s.name, size: s.size, chunks: s.chunks, replication: s.replication, sealedEpoch: s.sealedEpoch, sealedHeight: s.sealedHeight }
+  return {
+    submitter: s.submitter,
+    name: s.name,
+    size: s.size,
+    chunks: s.chunks,
+    replication: s.replication,
+    sealedEpoch: s.sealedEpoch,
+    sealedHeight: s.sealedHeight,
+    replicas: s.replicas.map((r) => ({ id: r.id, since: r.since })),
+  }
 }
 function snapshotFromCbor(v: CborValue): Snapshot {
-  const m = asMap(v, 'snapshot', ['submitter', 'name', 'size', 'chunks', 'replication', 'sealedEpoch', 'sealedHeight'])
+  const m = asMap(v, 'snapshot', ['submitter', 'name', 'size', 'chunks', 'replication', 'sealedEpoch', 'sealedHeight', 'replicas'])
   return {
     submitter: asText(m.submitter as CborValue, 'snapshot.submitter', 128),
     name: asText(m.name as CborValue, 'snapshot.name', NAME_BYTES_MAX),
@@ -240,6 +305,10 @@ function snapshotFromCbor(v: CborValue): Snapshot {
     replication: asUint(m.replication as CborValue, 'snapshot.replication'),
     sealedEpoch: asUint(m.sealedEpoch as CborValue, 'snapshot.sealedEpoch'),
     sealedHeight: asUint(m.sealedHeight as CborValue, 'snapshot.sealedHeight'),
+    replicas: asArray(m.replicas as CborValue, 'snapshot.replicas', 1024).map((x, i) => {
+      const r = asMap(x, `snapshot.replicas[${i}]`, ['id', 'since'])
+      return { id: asText(r.id as CborValue, `snapshot.replicas[${i}].id`, 128), since: asUint(r.since as CborValue, `snapshot.replicas[${i}].since`) }
+    }),
   }
 }
 function policyToCbor(p: PolicyParamState): CborValue {
@@ -314,6 +383,7 @@ export function recordAt(state: LedgerState, key: string): CborValue | undefined
     case 'recovery': { const r = state.recoveries.get(id); return r && recoveryToCbor(r) }
     case 'snapshot': { const s = state.snapshots.get(id); return s && snapshotToCbor(s) }
     case 'policy': { if (!isParamName(id)) return undefined; const p = state.policy.get(id); return p && policyToCbor(p) }
+    case 'report': return state.reports.get(id)
     default: return undefined
   }
 }
@@ -328,6 +398,7 @@ export function stateRecords(state: LedgerState, withMeta: boolean): Array<[stri
   for (const id of state.recoveries.keys()) keys.push(recoveryKey(id))
   for (const r of state.snapshots.keys()) keys.push(snapshotKey(r))
   for (const p of state.policy.keys()) keys.push(policyKey(p))
+  for (const r of state.reports.keys()) keys.push(reportKey(r))
   keys.sort()
   return keys.map((k) => [k, recordAt(state, k) as CborValue])
 }
@@ -348,6 +419,7 @@ export function stateFromRecords(records: Iterable<[string, CborValue]>): Ledger
   const recoveries = new Map<MemberId, Recovery>()
   const snapshots = new Map<string, Snapshot>()
   const policy = new Map<ParamName, PolicyParamState>()
+  const reports = new Map<string, AuditVerdict>()
   for (const [key, value] of records) {
     try {
       if (key === META_KEY) { meta = metaFromCbor(value); continue }
@@ -365,6 +437,7 @@ export function stateFromRecords(records: Iterable<[string, CborValue]>): Ledger
           if (!isParamName(id)) throw new TrothError('store.corrupt', `unknown policy parameter ${id}`)
           policy.set(id, policyFromCbor(value))
           break
+        case 'report': reports.set(id, asEnum(value, 'report', AUDIT_VERDICTS)); break
         default: throw new TrothError('store.corrupt', `unknown record key ${key}`)
       }
     } catch (err) {
@@ -381,5 +454,5 @@ export function stateFromRecords(records: Iterable<[string, CborValue]>): Ledger
   }
   const { epochSeed: _seed, ...chain } = meta
   for (const p of PARAM_NAMES) if (!policy.has(p)) throw new TrothError('store.corrupt', `state has no policy record for ${p}`)
-  return { meta: chain, epoch, members, inductions, exiles, recoveries, snapshots, policy }
+  return { meta: chain, epoch, members, inductions, exiles, recoveries, snapshots, policy, reports }
 }

@@ -13,7 +13,7 @@ import { CompactRange, leafHash, type NodeReader } from './merkle.ts'
 import { BLOCK_BYTES_MAX, GENESIS_BYTES_MAX } from './limits.ts'
 import { META_KEY, recordAt, stateFromRecords, stateRecords, type LedgerState } from './state.ts'
 
-export const STORE_FORMAT = 2
+export const STORE_FORMAT = 3
 const RECORD_BYTES_MAX = 16 * 1024 * 1024
 
 // Key spaces. Numbers are fixed-width hex so that key order is numeric order.

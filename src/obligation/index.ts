@@ -26,3 +26,18 @@ export {
   type DutyShares,
   type WeightedMember,
 } from './assign.ts'
+export {
+  AUDIT_ANSWER_BYTES_MAX,
+  AUDIT_INDEXES_MAX,
+  answerSignatureValid,
+  answerVerdict,
+  answersChallenge,
+  decodeAnswer,
+  parseSignedAnswer,
+  signAnswer,
+  signedAnswerToCbor,
+  type AuditAnswer,
+  type Challenge,
+  type SignedAnswer,
+} from './audit.ts'
+export { EVENT, events, exileReason, nextStanding, scoreOf, settleEpoch, type EpochOutcome, type Thresholds, type Verdict, type WindowCounts } from './settle.ts'

@@ -44,7 +44,7 @@ const bodyArb = (c: () => Chain): fc.Arbitrary<(p: Person) => Body> =>
         ? { kind: 'key.recover', member: t.key, cancel: true }
         : { kind: 'key.recover', member: t.key, key: fresh.key, keySig: signKeyProof(fresh.seed, c().net, t.key, fresh.key) }
     }),
-    fc.constant((): Body => ({ kind: 'audit.report', raw: { x: 1 } })),
+    fc.nat(5).map((target) => (): Body => ({ kind: 'audit.report', epoch: 0, root: new Uint8Array(32).fill(target), replica: people[target]!.key, verdict: 'unreachable', answer: null })),
   )
 
 const corruption = fc.oneof(
