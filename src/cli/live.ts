@@ -1,9 +1,10 @@
 // Live commands (DESIGN.md §8): `start` runs the daemon; status, checkpoint and policy vote talk
 // to a running daemon through its control API (127.0.0.1, token in DIR/control.json).
 
-import { readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
-import { request as httpRequest } from 'node:http'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { unpackSnapshot } from '../obligation/snapshot.ts'
 import { TrothError } from '../errors.ts'
 import { GENESIS_BYTES_MAX } from '../ledger/limits.ts'
 import { PARAMS, isParamName } from '../ledger/policy.ts'
@@ -73,7 +74,7 @@ function controlInfo(data: string): ControlInfo {
 
 export const CONTROL_TIMEOUT_MS = 10_000
 
-async function call(data: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ code: number; text: string }> {
+async function call(data: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CONTROL_TIMEOUT_MS): Promise<{ code: number; text: string }> {
   const info = controlInfo(data)
   const payload = body === undefined ? undefined : JSON.stringify(body)
   return await new Promise((resolve, reject) => {
@@ -83,7 +84,7 @@ async function call(data: string, method: 'GET' | 'POST', path: string, body?: u
         port: info.port,
         method,
         path,
-        timeout: CONTROL_TIMEOUT_MS,
+        timeout: timeoutMs,
         headers: { authorization: `Bearer ${info.token}`, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
       },
       (res) => {
@@ -152,4 +153,81 @@ export async function cmdPolicyVote(io: Io, o: { data: string; param: string; va
   const v = json(await call(o.data, 'POST', '/policy-vote', { param: o.param, value }))
   if (o.json) return io.out(`${JSON.stringify(v)}\n`)
   io.out(`vote ${o.param} = ${value === null ? 'none' : value} submitted; it counts from the next epoch once final\n`)
+}
+
+/** Sealing reads and hashes the whole input first: allow an hour before giving up. */
+export const SEAL_TIMEOUT_MS = 60 * 60 * 1000
+export const SEAL_WAIT_MS_DEFAULT = 60_000
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+export async function cmdSeal(io: Io, o: { data: string; path: string; wait: boolean; json: boolean }): Promise<void> {
+  const path = resolve(o.path)
+  const r = json(await call(o.data, 'POST', '/seal', { path }, SEAL_TIMEOUT_MS))
+  let final = r.status === 'snapshot-exists'
+  // Wait until the seal entry is final (it is in the ledger's snapshots), unless told not to.
+  for (const until = Date.now() + SEAL_WAIT_MS_DEFAULT; o.wait && !final && Date.now() < until; ) {
+    await sleep(200)
+    const list = json(await call(o.data, 'GET', '/snapshots')).snapshots as Array<{ root: string }>
+    final = list.some((x) => x.root === r.root)
+  }
+  if (o.wait && !final) throw new TrothError('net.timeout', `seal ${String(r.root)} submitted but not final after ${SEAL_WAIT_MS_DEFAULT / 1000} s; see troth snapshots`)
+  if (o.json) return io.out(`${JSON.stringify({ ...r, final })}\n`)
+  io.out(`${String(r.root)}\n`)
+  io.err(`sealed ${String(r.name)}: ${String(r.size)} bytes in ${String(r.chunks)} chunks${final ? '' : ' (submitted; not final yet)'}\n`)
+}
+
+export async function cmdFetch(io: Io, o: { data: string; root: string; out: string }): Promise<void> {
+  if (!/^[0-9a-f]{64}$/.test(o.root)) throw usage('ROOT must be 64 lowercase hex characters (see troth snapshots)')
+  const out = resolve(o.out)
+  if (existsSync(out)) throw new TrothError('input.invalid', `${out} exists; fetch writes a new file or directory`)
+  const info = controlInfo(o.data)
+  const res = await new Promise<IncomingMessage>((ok, fail) => {
+    const req = httpRequest({ host: '127.0.0.1', port: info.port, method: 'GET', path: `/fetch?root=${o.root}`, timeout: CONTROL_TIMEOUT_MS, headers: { authorization: `Bearer ${info.token}` } }, ok)
+    req.on('timeout', () => req.destroy(new Error('timed out')))
+    req.on('error', (err) => fail(new TrothError('input.invalid', `cannot reach the node for ${o.data}: ${err.message} (is it running?)`)))
+    req.end()
+  })
+  if (res.statusCode !== 200) {
+    const chunks: Buffer[] = []
+    for await (const c of res) chunks.push(c as Buffer)
+    json({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8').slice(0, 4096) })
+  }
+  const size = Number(res.headers['content-length'])
+  const name = decodeURIComponent(String(res.headers['x-troth-name'] ?? ''))
+  if (!Number.isSafeInteger(size) || size <= 0) throw new TrothError('net.protocol', 'the node sent no content length')
+  // The node checked every chunk against the sealed root; unpacking checks the length and, for a
+  // directory, every path and size in the manifest.
+  await unpackSnapshot(name.endsWith('/'), res as AsyncIterable<Uint8Array>, out, size)
+  io.err(`fetched ${name} (${size} bytes) into ${out}\n`)
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n'
+}
+
+export async function cmdSnapshots(io: Io, o: { data: string; json: boolean }): Promise<void> {
+  const v = json(await call(o.data, 'GET', '/snapshots'))
+  if (o.json) return io.out(`${JSON.stringify(v, null, 2)}\n`)
+  const list = v.snapshots as Array<{ root: string; name: string; size: number; chunks: number; replicas: Array<{ id: string }>; holding: string }>
+  if (list.length === 0) return io.out('no snapshots sealed yet\n')
+  io.out(table([['ROOT', 'NAME', 'BYTES', 'CHUNKS', 'HERE', 'REPLICAS'], ...list.map((s) => [s.root, s.name, String(s.size), String(s.chunks), s.holding, s.replicas.map((r) => r.id).join(',')])]))
+}
+
+export async function cmdDuties(io: Io, o: { data: string; json: boolean }): Promise<void> {
+  const v = json(await call(o.data, 'GET', '/duties'))
+  if (o.json) return io.out(`${JSON.stringify(v, null, 2)}\n`)
+  const audits = v.audits as Array<{ root: string; replica: string; chunks: number[]; state: string }>
+  const replicas = v.replicas as Array<{ root: string; name: string; since: number }>
+  io.out(`epoch ${String(v.epoch)}: ${audits.length} audits to do, ${replicas.length} snapshots to hold\n`)
+  if (audits.length > 0) io.out(table([['AUDIT ROOT', 'REPLICA', 'CHUNKS', 'STATE'], ...audits.map((a) => [a.root.slice(0, 16), a.replica, a.chunks.join(','), a.state])]))
+  if (replicas.length > 0) io.out(table([['HOLD ROOT', 'NAME', 'SINCE EPOCH'], ...replicas.map((r) => [r.root.slice(0, 16), r.name, String(r.since)])]))
+}
+
+export async function cmdMembers(io: Io, o: { data: string; json: boolean }): Promise<void> {
+  const v = json(await call(o.data, 'GET', '/members'))
+  if (o.json) return io.out(`${JSON.stringify(v, null, 2)}\n`)
+  const list = v.members as Array<{ id: string; name: string; status: string; weight: number; standing: number; strikes: number; dutiesDone: number; dutiesMissed: number; exileReason: string }>
+  io.out(table([['MEMBER', 'NAME', 'STATUS', 'WEIGHT', 'STANDING', 'STRIKES', 'DONE', 'MISSED', 'WHY'], ...list.map((m) => [m.id, m.name, m.status, String(m.weight / 1000), `${m.standing / 10}%`, String(m.strikes), String(m.dutiesDone), String(m.dutiesMissed), m.exileReason])]))
 }

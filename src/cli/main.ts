@@ -7,7 +7,7 @@ import { basename } from 'node:path'
 import { TrothError } from '../errors.ts'
 import { processIo, type Io } from './io.ts'
 import { cmdGenesis, cmdId, cmdInit, cmdInspect, cmdRequest } from './offline.ts'
-import { cmdCheckpoint, cmdPolicyVote, cmdStart, cmdStatus } from './live.ts'
+import { cmdCheckpoint, cmdDuties, cmdFetch, cmdMembers, cmdPolicyVote, cmdSeal, cmdSnapshots, cmdStart, cmdStatus } from './live.ts'
 
 export const EXIT_OK = 0
 export const EXIT_ERROR = 1
@@ -120,6 +120,44 @@ export function buildProgram(io: Io): Command {
     .requiredOption('--data <dir>', 'data directory of the running node')
     .option('--json', 'print JSON')
     .action(async (param: string, value: string, o: { data: string; json?: boolean }) => cmdPolicyVote(io, { data: o.data, param, value, json: o.json === true }))
+
+  program
+    .command('seal')
+    .description('seal a file or directory: chunk it, hold it, and record its root in the ledger; prints the root')
+    .argument('<path>', 'file or directory to seal')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--no-wait', 'return once submitted instead of waiting until the seal is final')
+    .option('--json', 'print JSON')
+    .action(async (path: string, o: { data: string; wait: boolean; json?: boolean }) => cmdSeal(io, { data: o.data, path, wait: o.wait, json: o.json === true }))
+
+  program
+    .command('fetch')
+    .description('get a sealed snapshot back from its replicas, every chunk checked against the root')
+    .argument('<root>', 'snapshot root (hex), as troth snapshots lists it')
+    .requiredOption('--out <path>', 'file or directory to create (must not exist)')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .action(async (root: string, o: { data: string; out: string }) => cmdFetch(io, { data: o.data, root, out: o.out }))
+
+  program
+    .command('snapshots')
+    .description('sealed snapshots, their replicas, and whether this node holds them')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; json?: boolean }) => cmdSnapshots(io, { data: o.data, json: o.json === true }))
+
+  program
+    .command('duties')
+    .description('this node\'s duties this epoch (audits to do, snapshots to hold) and their state')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; json?: boolean }) => cmdDuties(io, { data: o.data, json: o.json === true }))
+
+  program
+    .command('members')
+    .description('every member: status, weight, standing, strikes, duties done and missed')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; json?: boolean }) => cmdMembers(io, { data: o.data, json: o.json === true }))
 
   return program
 }

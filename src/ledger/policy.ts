@@ -33,7 +33,7 @@ export const PARAMS = Object.freeze({
   replicationTarget: { default: 4, min: 1, max: 32, doc: 'replicas assigned to a new snapshot' },
   replicationMax: { default: 6, min: 1, max: 64, doc: 'replicas above this are released' },
   auditorsPerReplica: { default: 2, min: 1, max: 16, doc: 'auditors per (snapshot, replica) per epoch' },
-  chunksPerAudit: { default: 4, min: 1, max: 64, doc: 'chunks challenged per audit' },
+  chunksPerAudit: { default: 4, min: 1, max: 12, doc: 'chunks challenged per audit (the answer carries them in one 4 MiB frame)' },
   replicaGraceEpochs: { default: 1, min: 1, max: 100, doc: 'a replica is audited from this many epochs after it took the duty' },
   dutyWindowEpochs: { default: 24, min: 2, max: 1000, doc: 'epochs over which missed duties, strikes and outages are counted' },
   missedEpochsMax: { default: 6, min: 1, max: 1000, doc: 'exile when audit duties were missed in this many epochs of the window' },

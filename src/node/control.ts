@@ -5,7 +5,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { rmSync, writeFileSync, renameSync } from 'node:fs'
-import { join } from 'node:path'
+import { isAbsolute, join } from 'node:path'
+import { TrothError } from '../errors.ts'
 import { CompactRange } from '../ledger/merkle.ts'
 import { toHex } from '../ledger/hash.ts'
 import { PARAMS, isParamName, inRange } from '../ledger/policy.ts'
@@ -48,6 +49,36 @@ export function statusOf(d: Daemon): Record<string, unknown> {
     consensus: d.replica.debug(),
     recent: d.replica.recent.slice(-64),
   }
+}
+
+async function snapshotsOf(d: Daemon): Promise<Record<string, unknown>> {
+  const s = d.store.state
+  const out = []
+  for (const [root, snap] of [...s.snapshots].sort((a, b) => (a[1].sealedHeight - b[1].sealedHeight) || (a[0] < b[0] ? -1 : 1))) {
+    const local = await d.chunks.info(root)
+    const holding = local === null ? 'none' : local.complete ? 'complete' : `partial ${local.chunks - (await d.chunks.missing(root)).length}/${local.chunks}`
+    out.push({ root, name: snap.name, size: snap.size, chunks: snap.chunks, submitter: snap.submitter, sealedEpoch: snap.sealedEpoch, replicas: snap.replicas, holding })
+  }
+  return { id: d.id, epoch: s.epoch.number, snapshots: out }
+}
+
+function membersOf(d: Daemon): Record<string, unknown> {
+  const s = d.store.state
+  const members = [...s.members].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([id, m]) => ({
+    id,
+    name: m.name,
+    status: m.status,
+    weight: m.weight,
+    joinedEpoch: m.joinedEpoch,
+    sponsors: m.sponsors,
+    standing: m.standing.score,
+    strikes: m.standing.strikes,
+    dutiesDone: m.standing.dutiesDone,
+    dutiesMissed: m.standing.dutiesMissed,
+    history: m.standing.history,
+    exileReason: m.exileReason,
+  }))
+  return { epoch: s.epoch.number, members }
 }
 
 export class ControlServer {
@@ -130,6 +161,54 @@ async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expe
     const r = await d.replica.submitOwn({ kind: 'policy.vote', param, value: value as number | null })
     if (r.status !== 'ok') return reply(res, 409, { error: `entry refused: ${r.status}` })
     return reply(res, 200, { status: 'submitted', entry: toHex(r.wire).slice(0, 16) })
+  }
+  if (req.method === 'POST' && url.pathname === '/seal') {
+    let body: { path?: unknown }
+    try {
+      body = (await readBody(req)) as typeof body
+    } catch (err) {
+      return reply(res, 400, { error: (err as Error).message })
+    }
+    if (typeof body.path !== 'string' || !isAbsolute(body.path) || body.path.length > 4096) return reply(res, 400, { error: 'path must be an absolute path' })
+    try {
+      const r = await d.seal(body.path)
+      if (r.status !== 'ok' && r.status !== 'snapshot-exists') return reply(res, 409, { error: `seal entry refused: ${r.status}`, ...r })
+      return reply(res, 200, r)
+    } catch (err) {
+      return reply(res, err instanceof TrothError ? 400 : 500, { error: (err as Error).message })
+    }
+  }
+  if (req.method === 'GET' && url.pathname === '/snapshots') return reply(res, 200, await snapshotsOf(d))
+  if (req.method === 'GET' && url.pathname === '/duties') {
+    if (d.obligations === null) return reply(res, 503, { error: 'duties are not running' })
+    return reply(res, 200, { id: d.id, ...d.obligations.dutiesNow() })
+  }
+  if (req.method === 'GET' && url.pathname === '/members') return reply(res, 200, membersOf(d))
+  if (req.method === 'GET' && url.pathname === '/fetch') {
+    const root = url.searchParams.get('root') ?? ''
+    if (!/^[0-9a-f]{64}$/.test(root)) return reply(res, 400, { error: 'root must be 64 lowercase hex characters' })
+    const s = d.store.state.snapshots.get(root)
+    if (s === undefined) return reply(res, 404, { error: `no sealed snapshot ${root} in the ledger` })
+    const chunks = d.fetchSnapshot(root)
+    // The first chunk decides the status code; a failure later cuts the body short, which the
+    // client detects by its length.
+    let first
+    try {
+      first = await chunks.next()
+    } catch (err) {
+      return reply(res, 502, { error: (err as Error).message })
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': s.size, 'x-troth-name': encodeURIComponent(s.name) })
+    try {
+      if (first.done !== true) res.write(first.value)
+      for await (const c of chunks) {
+        if (!res.write(c)) await new Promise((r) => res.once('drain', r))
+      }
+      res.end()
+    } catch {
+      res.destroy()
+    }
+    return
   }
   if (req.method === 'GET' && url.pathname === '/finality') {
     // Submit-to-final latencies of this node's own entries (ms), for benchmarks; newest last.

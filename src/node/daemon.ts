@@ -8,7 +8,9 @@ import { formatMemberId } from '../identity/member-id.ts'
 import { publicKeyOf } from '../identity/ed25519.ts'
 import { encode, decode, type CborValue } from '../ledger/encoding.ts'
 import { Channel } from '../p2p/channel.ts'
-import { toHex } from '../ledger/hash.ts'
+import { bytesEqual, toHex } from '../ledger/hash.ts'
+import { leafHash } from '../ledger/merkle.ts'
+import { readSnapshot, snapshotChunks } from '../obligation/snapshot.ts'
 import { MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { LedgerStore } from '../ledger/store.ts'
 import { RPC_FRAME_BYTES_CEILING, createGossip, createHost, createRpc, rpcProtocol, type Gossip, type Rpc, type RpcProtocol, type TrothHost } from '../p2p/index.ts'
@@ -16,6 +18,8 @@ import { ControlServer } from './control.ts'
 import { ledgerPath } from './data-dir.ts'
 import { Replica, decodeSyncRequest, encodeSyncRequest, type SyncRequest } from './replica.ts'
 import { FileWal } from './wal.ts'
+import { ChunkStore } from './chunks.ts'
+import { Obligations } from './obligations.ts'
 
 export interface DaemonOptions {
   readonly data: string
@@ -46,6 +50,8 @@ export class Daemon {
   readonly gossip: Gossip
   readonly rpc: Rpc
   readonly replica: Replica
+  readonly chunks: ChunkStore
+  obligations: Obligations | null = null
   readonly id: string
   readonly startedAt = Date.now()
   private control: ControlServer | null = null
@@ -54,7 +60,8 @@ export class Daemon {
   private readonly sync: RpcProtocol
   private stopped = false
 
-  private constructor(parts: { store: LedgerStore; wal: FileWal; host: TrothHost; gossip: Gossip; rpc: Rpc; replica: Replica; id: string; sync: RpcProtocol }) {
+  private constructor(parts: { store: LedgerStore; wal: FileWal; host: TrothHost; gossip: Gossip; rpc: Rpc; replica: Replica; id: string; sync: RpcProtocol; chunks: ChunkStore }) {
+    this.chunks = parts.chunks
     this.store = parts.store
     this.wal = parts.wal
     this.host = parts.host
@@ -69,6 +76,7 @@ export class Daemon {
     if (!(o.idleMs >= 10 && o.idleMs <= 600_000)) throw new TrothError('input.invalid', 'usage: --idle-ms must be within [10, 600000]')
     if (!(o.deltaMs >= 5 && o.deltaMs <= 60_000)) throw new TrothError('input.invalid', 'usage: --delta-ms must be within [5, 60000]')
     const store = await LedgerStore.open(ledgerPath(o.data), o.genesis)
+    const chunks = await ChunkStore.open(join(o.data, 'chunks'))
     const wal = new FileWal(join(o.data, 'votes.wal'))
     const id = formatMemberId(publicKeyOf(o.seed))
     const net = toHex(store.state.meta.net)
@@ -124,7 +132,7 @@ export class Daemon {
       },
       ...(process.env.TROTH_TEST_SKIP_PROPOSALS === '1' ? { fault: { skipProposals: true } } : {}),
     })
-    const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync })
+    const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync, chunks })
     holder.d = d
     await rpc.handle(sync, async (request, from) => {
       let req: SyncRequest
@@ -141,6 +149,25 @@ export class Daemon {
     gossip.subscribe('consensus', (payload, from) => replica.onConsensus(payload, from))
     gossip.subscribe('entries', (payload, from) => replica.onEntry(payload, from))
     await replica.start()
+    // Duties (DESIGN.md §5). TROTH_TEST_SKIP_AUDITS=1 is a test-only switch read here, from this
+    // process's own environment: no peer message can turn it on (docs/obligations.md).
+    const skipAudits = process.env.TROTH_TEST_SKIP_AUDITS === '1'
+    if (skipAudits) log('duties.test-switch', { skipAudits })
+    d.obligations = new Obligations({
+      id,
+      seed: o.seed,
+      net,
+      state: () => store.state,
+      chunks,
+      rpc,
+      peers: () => host.peers(),
+      submit: (body) => replica.submitOwn(body),
+      pending: (wire) => replica.pending(wire),
+      penalise: (from, reason) => host.penalise(from, reason, 10),
+      log,
+      skipAudits,
+    })
+    await d.obligations.start()
     if (o.control !== false) d.control = await ControlServer.start(o.data, d)
     log('started', { id, addrs: host.addrs(), height: store.state.meta.height, epoch: store.state.epoch.number })
     return d
@@ -171,12 +198,51 @@ export class Daemon {
     return null
   }
 
+  /**
+   * `troth seal PATH` (DESIGN.md §5.3): chunk the file or directory into this node's chunk store
+   * (the submitter holds and serves it first), then submit the seal entry.
+   */
+  async seal(path: string): Promise<{ root: string; name: string; size: number; chunks: number; status: string }> {
+    const info = await readSnapshot(path)
+    const root = toHex(info.root)
+    const body = { kind: 'seal', root: info.root, size: info.size, chunks: info.chunks, name: info.name } as const
+    if (this.store.state.snapshots.has(root)) return { root, name: info.name, size: info.size, chunks: info.chunks, status: 'snapshot-exists' }
+    await this.chunks.begin(root, info.size, info.chunks, info.leaves)
+    let index = 0
+    for await (const chunk of snapshotChunks(path, info.kind)) {
+      if (index >= info.chunks) throw new TrothError('input.invalid', `${path} changed while it was being sealed`)
+      await this.chunks.put(root, index++, chunk) // checked against the leaves: a changed file is refused
+    }
+    await this.chunks.markComplete(root)
+    const r = await this.replica.submitOwn(body)
+    return { root, name: info.name, size: info.size, chunks: info.chunks, status: r.status }
+  }
+
+  /** The chunks of a sealed snapshot in order, each checked against the sealed root: from this
+   * node's store when it holds them, else from the replicas (and the submitter). */
+  async *fetchSnapshot(root: string): AsyncGenerator<Uint8Array> {
+    const s = this.store.state.snapshots.get(root)
+    const ob = this.obligations
+    if (s === undefined || ob === null) throw new TrothError('input.not-found', `no sealed snapshot ${root} in the ledger`)
+    const local = await this.chunks.info(root)
+    const peers = new Set(this.host.peers())
+    const sources = [...s.replicas.map((r) => r.id), s.submitter].filter((id, i, all) => id !== this.id && peers.has(id) && all.indexOf(id) === i)
+    const leaves = local?.complete === true ? local.leaves : await ob.fetchLeaves(root, s, sources)
+    for (let i = 0; i < s.chunks; i++) {
+      const mine = local?.complete === true ? await this.chunks.get(root, i) : null
+      const leaf = leaves[i] as Uint8Array
+      if (mine !== null && bytesEqual(leafHash(mine), leaf)) yield mine
+      else yield await ob.fetchChunk(root, i, leaf, sources)
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     await this.control?.stop()
+    this.obligations?.stop()
     await this.channel?.close()
     await this.replica.stop()
     await this.host.stop()

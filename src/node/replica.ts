@@ -494,8 +494,47 @@ export class Replica {
       const m = state.members.get(e.author)
       if (m === undefined || m.status !== 'active' || e.seq <= m.seq) this.mempool.delete(k)
     }
+    this.revalidate(blocks.some(({ block }) => block.height === state.epoch.startHeight - 1))
     const top = blocks[blocks.length - 1] as { block: Block }
     this.cfg.env.log('finalized', { height: top.block.height, entries, epoch: top.block.epoch })
+  }
+
+  /**
+   * Drop entries that can no longer apply: an author's next entry that the finalized state now
+   * refuses (an audit report whose epoch closed, a vote on a finished proposal), and with it that
+   * author's later entries, which a seq gap would block forever. Own entries are checked after
+   * every commit (our next seq depends on them), everyone's at an epoch change.
+   */
+  private revalidate(everyone: boolean): void {
+    const state = this.cfg.ledger.state
+    const me = this.cfg.me?.id
+    const byAuthor = new Map<string, Array<[string, { wire: Uint8Array; seq: number }]>>()
+    for (const [k, e] of this.mempool) {
+      if (!everyone && e.author !== me) continue
+      const list = byAuthor.get(e.author)
+      if (list === undefined) byAuthor.set(e.author, [[k, e]])
+      else list.push([k, e])
+    }
+    const now = this.cfg.env.now()
+    for (const [author, list] of byAuthor) {
+      list.sort((a, b) => a[1].seq - b[1].seq)
+      const first = list[0] as [string, { wire: Uint8Array; seq: number }]
+      if (first[1].seq !== (state.members.get(author)?.seq ?? 0) + 1) continue // its predecessor may still come
+      const v = checkEntry(state, first[1].wire, Math.max(now, state.meta.lastTime))
+      if (v.status === 'ok') continue
+      for (const [k] of list) this.mempool.delete(k)
+      this.cfg.env.log('mempool.dropped', { author, seq: first[1].seq, entries: list.length, status: v.status, detail: v.detail })
+    }
+    if (me !== undefined) {
+      let top = state.members.get(me)?.seq ?? 0
+      for (const e of this.mempool.values()) if (e.author === me && e.seq > top) top = e.seq
+      this.nextSeq = top
+    }
+  }
+
+  /** True while this entry waits in the mempool. */
+  pending(wire: Uint8Array): boolean {
+    return this.mempool.has(toHex(wire))
   }
 
   private async nextEpoch(): Promise<void> {

@@ -104,7 +104,7 @@ export function scriptedChain(n: number): Chain {
     const entries: Uint8Array[] = []
     const who = FOUNDERS[h % 4] as Person
     entries.push(c.entry(who, { kind: 'announce', addrs: [`/ip4/127.0.0.1/tcp/${4000 + h}`] }))
-    if (h % 3 === 0) entries.push(c.entry(d, { kind: 'policy.vote', param: 'chunksPerAudit', value: 1 + (h % 60) }))
+    if (h % 3 === 0) entries.push(c.entry(d, { kind: 'policy.vote', param: 'chunksPerAudit', value: 1 + (h % 12) }))
     if (h % 4 === 0) {
       const root = new Uint8Array(32)
       new DataView(root.buffer).setUint32(0, h)
