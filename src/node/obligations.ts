@@ -23,7 +23,10 @@ export const DUTY_TICK_MS = 500
 export const LEAVES_PAGE_MAX = 65_536
 /** Chunks fetched at once while replicating. */
 export const FETCH_PARALLEL = 4
-/** An auditor tries a replica this many times, AUDIT_RETRY_MS apart, before reporting it unreachable. */
+/** An auditor tries a replica at least this many times, AUDIT_RETRY_MS apart, and keeps trying
+ * until half of the epoch's blocks are final, before reporting it unreachable: a replica that is
+ * briefly away (a restart) is not reported, and an auditor is not contradicted by one that
+ * reached it a moment later. */
 export const AUDIT_ATTEMPTS = 3
 export const AUDIT_RETRY_MS = 1_000
 export const CHUNK_TIMEOUT_MS = 10_000
@@ -324,7 +327,9 @@ export class Obligations {
       st.attempts++
       st.nextAt = Date.now() + AUDIT_RETRY_MS
       this.cfg.log('audit.attempt-failed', { root: a.root, replica: a.replica, attempt: st.attempts, error: (err as Error).message })
-      if (st.attempts >= AUDIT_ATTEMPTS) verdict = 'unreachable'
+      const now = this.cfg.state()
+      const halfway = now.epoch.number > epoch || now.meta.height >= now.epoch.startHeight + Math.floor(now.epoch.length / 2)
+      if (st.attempts >= AUDIT_ATTEMPTS && halfway) verdict = 'unreachable'
     }
     if (verdict === null || this.cfg.state().epoch.number !== epoch) return
     const base = { kind: 'audit.report', epoch, root: fromHex(a.root), replica: parseMemberId(a.replica) } as const

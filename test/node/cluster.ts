@@ -58,11 +58,11 @@ export class Cluster {
   }
 
   /** Start a member, bootstrapping to every other running member; resolves once it listens. */
-  async start(i: number): Promise<void> {
+  async start(i: number, env: Record<string, string> = {}): Promise<void> {
     const m = this.members[i] as Member
     const args = [TROTH, 'start', '--data', m.data, '--genesis', this.genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--idle-ms', String(this.idleMs), '--delta-ms', '50']
     for (const o of this.members) if (o !== m && o.proc !== null && o.addr !== '') args.push('--bootstrap', o.addr)
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     m.proc = proc
     m.starts++
     m.addr = ''
@@ -115,6 +115,13 @@ export class Cluster {
       await new Promise((r) => setTimeout(r, 200))
     }
     throw new Error(`timed out waiting for ${what}`)
+  }
+
+  /** `troth <command> --json --data DIR` of member i, parsed; null if the command failed. */
+  json<T>(i: number, command: string): T | null {
+    const r = spawnSync(process.execPath, [TROTH, command, '--json', '--data', (this.members[i] as Member).data], { encoding: 'utf8', timeout: 20_000 })
+    if (r.status !== 0) return null
+    return JSON.parse(r.stdout) as T
   }
 
   heights(which: readonly number[]): number[] {

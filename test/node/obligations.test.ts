@@ -1,0 +1,136 @@
+// Duties across five real nodes on 127.0.0.1 (DESIGN.md §5), driven through the CLI: a sealed
+// 20 MiB file lands on exactly its replicas and comes back with the submitter stopped; a short
+// outage is forgiven; a node that skips its audits is exiled, refused and its data repaired; a
+// replica that deletes its chunks is exiled for proven loss.
+
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { troth } from '../cli/helpers.ts'
+import { Cluster } from './cluster.ts'
+
+interface SnapshotRow { root: string; name: string; size: number; chunks: number; submitter: string; replicas: Array<{ id: string; since: number }>; holding: string }
+interface MemberRow { id: string; status: string; strikes: number; dutiesDone: number; dutiesMissed: number; exileReason: string; history: Array<{ epoch: number; missed: number; lost: number; unavailable: boolean }> }
+
+const POLICY = {
+  epochBlocks: 40,
+  replicationMin: 3,
+  replicationTarget: 3,
+  replicationMax: 4,
+  auditorsPerReplica: 2,
+  chunksPerAudit: 4,
+  replicaGraceEpochs: 2,
+  dutyWindowEpochs: 5,
+  missedEpochsMax: 3,
+  lossStrikesMax: 2,
+  unavailableEpochsMax: 3,
+  falseReportsMax: 3,
+}
+const MiB = 1024 * 1024
+
+describe('obligations on five nodes', () => {
+  let c: Cluster
+  let file: string
+  let root = ''
+  let replicas: string[] = []
+  const idx = (id: string): number => c.members.findIndex((m) => m.id === id)
+  const snapshots = (i: number): SnapshotRow[] => c.json<{ snapshots: SnapshotRow[] }>(i, 'snapshots')?.snapshots ?? []
+  const members = (i: number): MemberRow[] => c.json<{ members: MemberRow[] }>(i, 'members')?.members ?? []
+  const member = (i: number, id: string): MemberRow | undefined => members(i).find((m) => m.id === id)
+  const chunkFiles = (i: number): string[] => {
+    const dir = join(c.members[i]!.data, 'chunks', root)
+    return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+$/.test(f)) : []
+  }
+  const holders = (i: number): string[] => (snapshots(i).find((s) => s.root === root)?.replicas ?? []).map((r) => r.id)
+
+  beforeAll(async () => {
+    c = new Cluster(5, POLICY, 150)
+    await c.startAll()
+    file = join(c.dir, 'twenty.bin')
+    writeFileSync(file, randomBytes(20 * MiB))
+  }, 120_000)
+  afterAll(async () => {
+    await c.destroy()
+  })
+
+  it('a 20 MiB file sealed at one node lands on exactly its replicas; fetch with the submitter stopped gives identical bytes', async () => {
+    const sealed = troth(['seal', file, '--data', c.members[0]!.data, '--json'])
+    expect(sealed.code, sealed.stderr).toBe(0)
+    const out = JSON.parse(sealed.stdout) as { root: string; size: number; chunks: number; final: boolean }
+    expect(out).toMatchObject({ size: 20 * MiB, chunks: 80, final: true })
+    root = out.root
+    replicas = holders(0)
+    expect(replicas).toHaveLength(3)
+    await c.until('every replica holds the snapshot', () => replicas.every((id) => snapshots(idx(id)).find((s) => s.root === root)?.holding === 'complete'), 90_000)
+    for (let i = 0; i < 5; i++) {
+      const id = c.members[i]!.id
+      // From the stores themselves: 80 chunk files on each replica (and the submitter), none elsewhere.
+      expect(chunkFiles(i).length, `node ${i}`).toBe(replicas.includes(id) || i === 0 ? 80 : 0)
+    }
+    await c.stop(0)
+    const reader = [1, 2, 3, 4].find((i) => !replicas.includes(c.members[i]!.id)) ?? 1
+    const back = join(c.dir, 'back.bin')
+    const fetched = troth(['fetch', root, '--out', back, '--data', c.members[reader]!.data])
+    expect(fetched.code, fetched.stderr).toBe(0)
+    const digest = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex')
+    expect(digest(back)).toBe(digest(file))
+    expect(chunkFiles(reader)).toHaveLength(replicas.includes(c.members[reader]!.id) ? 80 : 0) // fetch does not keep a copy
+    await c.start(0)
+  }, 240_000)
+
+  it('a replica stopped for less than the availability window comes back and is never exiled', async () => {
+    const r = idx(replicas.find((id) => id !== c.members[0]!.id) as string)
+    const e0 = c.status(0)!.epoch
+    await c.stop(r)
+    await new Promise((res) => setTimeout(res, 3000))
+    await c.start(r)
+    await c.until('the window has passed', () => (c.status(0)?.epoch ?? 0) >= e0 + POLICY.dutyWindowEpochs + 1, 180_000)
+    const m = member(0, c.members[r]!.id)!
+    expect(m.status).toBe('active')
+    for (const i of [0, 1, 2, 3, 4]) expect(member(0, c.members[i]!.id)?.status).toBe('active')
+    // The duties were real: audits were done and reported.
+    expect(members(0).reduce((n, x) => n + x.dutiesDone, 0)).toBeGreaterThan(0)
+  }, 240_000)
+
+  it('a node that keeps voting but skips its audits (test-only env switch) is exiled, refused, and its replica repaired elsewhere', async () => {
+    const skipper = idx(replicas.find((id) => id !== c.members[0]!.id) as string)
+    const skipperId = c.members[skipper]!.id
+    await c.stop(skipper)
+    await c.start(skipper, { TROTH_TEST_SKIP_AUDITS: '1' })
+    const duties = c.json<{ audits: Array<{ state: string }> }>(skipper, 'duties')
+    expect(duties).not.toBeNull()
+    await c.until('the skipper exiled by the protocol', () => member(0, skipperId)?.status === 'exiled', 180_000)
+    const m = member(0, skipperId)!
+    expect(m.exileReason).toMatch(/^duties: audit duties missed in 3 of the last 5 epochs/)
+    expect(m.dutiesMissed).toBeGreaterThanOrEqual(3)
+    // Refused: nobody keeps a connection to it, and it cannot make one.
+    const others = [0, 1, 2, 3, 4].filter((i) => i !== skipper)
+    await c.until('no connection to the exiled node', () => others.every((i) => !(c.status(i)?.peers ?? [skipperId]).includes(skipperId)) && (c.status(skipper)?.peers.length ?? 1) === 0, 60_000)
+    // Repaired: a new replica took its place and holds the data.
+    await c.until('the replica set repaired', () => {
+      const now = holders(0)
+      return now.length >= POLICY.replicationMin && !now.includes(skipperId)
+    }, 60_000)
+    const now = holders(0)
+    const fresh = now.filter((id) => !replicas.includes(id))
+    expect(fresh.length).toBeGreaterThan(0)
+    await c.until('the new replica holds the data', () => fresh.every((id) => chunkFiles(idx(id)).length === 80 && snapshots(idx(id)).find((s) => s.root === root)?.holding === 'complete'), 90_000)
+    replicas = now
+    await c.stop(skipper)
+  }, 360_000)
+
+  it('a replica that deletes its stored chunks takes proven-loss strikes and is exiled', async () => {
+    const victim = idx(replicas.find((id) => id !== c.members[0]!.id) as string)
+    const victimId = c.members[victim]!.id
+    const dir = join(c.members[victim]!.data, 'chunks', root)
+    for (const f of chunkFiles(victim)) rmSync(join(dir, f))
+    expect(chunkFiles(victim)).toEqual([])
+    await c.until('the victim exiled for loss', () => member(0, victimId)?.status === 'exiled', 180_000)
+    const m = member(0, victimId)!
+    expect(m.exileReason).toMatch(/^loss: \d+ proven-loss strikes/)
+    expect(m.strikes).toBeGreaterThanOrEqual(POLICY.lossStrikesMax)
+    // The surviving honest members never signed a wrong answer.
+    for (const x of members(0)) if (x.status === 'active') expect(x.history.every((h) => h.lost === 0)).toBe(true)
+  }, 360_000)
+})
