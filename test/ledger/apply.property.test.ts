@@ -164,9 +164,9 @@ describe('weighted median', () => {
 
   it('counts non-voters at the genesis value and clamps to the range', () => {
     const weights = new Map([['a', 1000], ['b', 1000], ['c', 1000]])
-    expect(effectiveValue('chunksPerAudit', 4, new Map([['a', 60]]), weights)).toBe(4)
-    expect(effectiveValue('chunksPerAudit', 4, new Map([['a', 60], ['b', 50]]), weights)).toBe(50)
-    expect(effectiveValue('chunksPerAudit', 4, new Map(), new Map())).toBe(4)
-    expect(effectiveValue('chunksPerAudit', 4, new Map([['a', 999], ['b', 999]]), weights)).toBe(PARAMS.chunksPerAudit.max)
+    expect(effectiveValue('replicationMax', 6, new Map([['a', 60]]), weights)).toBe(6)
+    expect(effectiveValue('replicationMax', 6, new Map([['a', 60], ['b', 50]]), weights)).toBe(50)
+    expect(effectiveValue('replicationMax', 6, new Map(), new Map())).toBe(6)
+    expect(effectiveValue('replicationMax', 6, new Map([['a', 999], ['b', 999]]), weights)).toBe(PARAMS.replicationMax.max)
   })
 })

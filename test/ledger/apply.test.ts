@@ -306,22 +306,22 @@ describe('keys', () => {
 describe('policy', () => {
   it('the weighted median of standing votes applies from the next epoch; non-voters count at genesis', () => {
     const c = chain()
-    expect(submit(c, c.entry(A, { kind: 'policy.vote', param: 'chunksPerAudit', value: 64 }))).toBe('ok')
-    expect(submit(c, c.entry(B, { kind: 'policy.vote', param: 'chunksPerAudit', value: 10 }))).toBe('ok')
-    expect(submit(c, c.entry(C, { kind: 'policy.vote', param: 'chunksPerAudit', value: 65 }))).toBe('value-out-of-range')
+    expect(submit(c, c.entry(A, { kind: 'policy.vote', param: 'replicationMax', value: 64 }))).toBe('ok')
+    expect(submit(c, c.entry(B, { kind: 'policy.vote', param: 'replicationMax', value: 10 }))).toBe('ok')
+    expect(submit(c, c.entry(C, { kind: 'policy.vote', param: 'replicationMax', value: 65 }))).toBe('value-out-of-range')
     expect(submit(c, c.entry(C, { kind: 'policy.vote', param: 'nope', value: 1 }))).toBe('unknown-param')
-    expect(policyValues(c.state).chunksPerAudit).toBe(4)
+    expect(policyValues(c.state).replicationMax).toBe(6)
     c.finishEpoch()
-    // votes 64, 10, and two non-voters at 4 → sorted 4,4,10,64 → lower median 4
-    expect(policyValues(c.state).chunksPerAudit).toBe(4)
-    expect(submit(c, c.entry(C, { kind: 'policy.vote', param: 'chunksPerAudit', value: 12 }))).toBe('ok')
+    // votes 64, 10, and two non-voters at 6 → sorted 6,6,10,64 → lower median 6
+    expect(policyValues(c.state).replicationMax).toBe(6)
+    expect(submit(c, c.entry(C, { kind: 'policy.vote', param: 'replicationMax', value: 12 }))).toBe('ok')
     c.finishEpoch()
-    // 4, 10, 12, 64 → lower median 10
-    expect(policyValues(c.state).chunksPerAudit).toBe(10)
-    expect(submit(c, c.entry(B, { kind: 'policy.vote', param: 'chunksPerAudit', value: null }))).toBe('ok')
+    // 6, 10, 12, 64 → lower median 10
+    expect(policyValues(c.state).replicationMax).toBe(10)
+    expect(submit(c, c.entry(B, { kind: 'policy.vote', param: 'replicationMax', value: null }))).toBe('ok')
     c.finishEpoch()
-    // 4, 4, 12, 64 → 4
-    expect(policyValues(c.state).chunksPerAudit).toBe(4)
+    // 6, 6, 12, 64 → 6
+    expect(policyValues(c.state).replicationMax).toBe(6)
   })
 
   it('epoch length changes from the next epoch only', () => {
