@@ -19,6 +19,9 @@ export const RENDEZVOUS_BITS = 53
 export const LN_FRAC_BITS = 128
 /** Auditors a replica below the standing floor draws, as a multiple of auditorsPerReplica. */
 export const LOW_STANDING_AUDITOR_FACTOR = 2
+/** A member's draw weight is raised by at most this factor to make up for the draws it is
+ * excluded from (docs/obligations.md "Making up for exclusions"). */
+export const EXCLUSION_BOOST_MAX = 4
 
 const FRAC = BigInt(LN_FRAC_BITS)
 /** ln f for f in [1, 2) is split at 2^LN_TABLE_BITS table points, so the series argument is < 2^-9. */
@@ -356,18 +359,6 @@ export function auditAssignments(input: AuditInput): AuditAssignment[] {
   checkAuditInput(input)
   // Members in sorted id order: the weight line [0, W) is cut in that order.
   const sorted = [...input.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  const byId = new Map<string, Indexed>()
-  const line: Indexed[] = [] // positive weight only: a zero-width interval is never hit
-  let total = 0
-  for (const m of sorted) {
-    const ix: Indexed = { id: m.id, weight: m.weight, start: total, sponsors: m.sponsors, standingScore: m.standingScore, enc: encode(m.id) }
-    byId.set(m.id, ix)
-    if (m.weight > 0) {
-      line.push(ix)
-      total += m.weight
-    }
-  }
-  const lineIndex = new Map<string, number>(line.map((m, i) => [m.id, i]))
   // Inductees: who names whom as sponsor, among active members.
   const inductees = new Map<string, string[]>()
   for (const m of sorted) {
@@ -378,6 +369,21 @@ export function auditAssignments(input: AuditInput): AuditAssignment[] {
       else list.push(m.id)
     }
   }
+  const boosted = drawWeights(sorted, input, inductees)
+  const byId = new Map<string, Indexed>()
+  const line: Indexed[] = [] // positive weight only: a zero-width interval is never hit
+  let total = 0
+  for (const m of sorted) {
+    const weight = boosted.get(m.id) ?? 0
+    const ix: Indexed = { id: m.id, weight, start: total, sponsors: m.sponsors, standingScore: m.standingScore, enc: encode(m.id) }
+    byId.set(m.id, ix)
+    if (weight > 0) {
+      line.push(ix)
+      total += weight
+    }
+  }
+  assert(Number.isSafeInteger(total), 'auditAssignments: boosted weight exceeds 2^53')
+  const lineIndex = new Map<string, number>(line.map((m, i) => [m.id, i]))
 
   const encEpoch = encode(input.epoch)
   const encSeed = encode(input.seed)
@@ -434,6 +440,48 @@ export function auditAssignments(input: AuditInput): AuditAssignment[] {
     }
   }
   return out
+}
+
+/** The excluded members of a replica: itself, its sponsors and its inductees (may repeat). */
+function excludedOf(replica: AuditMember, inductees: ReadonlyMap<string, string[]>): string[] {
+  return [replica.id, ...replica.sponsors, ...(inductees.get(replica.id) ?? [])]
+}
+
+/**
+ * Draw weights that make up for exclusions (docs/obligations.md "Making up for exclusions"):
+ * over the epoch's draws D (each audited pair counts its auditor count k), member m is excluded
+ * from E_m of them (as the replica, a sponsor or an inductee), so its weight is raised to
+ * ⌊w·D / (D − E_m)⌋, at most EXCLUSION_BOOST_MAX·w. To first order every member then gets its
+ * weight's share of the duties, however many relations it has. Exact integers; 0 stays 0.
+ */
+function drawWeights(sorted: readonly AuditMember[], input: AuditInput, inductees: ReadonlyMap<string, string[]>): Map<string, number> {
+  const byId = new Map(sorted.map((m) => [m.id, m]))
+  let positive = 0
+  for (const m of sorted) if (m.weight > 0) positive++
+  const excluded = new Map<string, number>()
+  let draws = 0
+  for (const s of input.snapshots) {
+    if (s.chunks === 0) continue
+    for (const replicaId of new Set(s.replicas)) {
+      const replica = byId.get(replicaId)
+      if (replica === undefined) continue
+      const out = new Set(excludedOf(replica, inductees).filter((id) => (byId.get(id)?.weight ?? 0) > 0))
+      const k = Math.min(auditorsRequired(replica.standingScore, input.auditorsPerReplica, input.standingFloor), positive - out.size)
+      draws += k
+      for (const id of out) excluded.set(id, (excluded.get(id) ?? 0) + k)
+    }
+  }
+  const weights = new Map<string, number>()
+  for (const m of sorted) {
+    const e = excluded.get(m.id) ?? 0
+    if (m.weight === 0 || e === 0 || e >= draws) {
+      weights.set(m.id, m.weight)
+      continue
+    }
+    const raised = (BigInt(m.weight) * BigInt(draws)) / BigInt(draws - e)
+    weights.set(m.id, Number(raised < BigInt(EXCLUSION_BOOST_MAX * m.weight) ? raised : BigInt(EXCLUSION_BOOST_MAX * m.weight)))
+  }
+  return weights
 }
 
 /**
