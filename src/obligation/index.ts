@@ -1,10 +1,12 @@
 // The obligations module's public face (DESIGN.md §5): who replicates each snapshot, who audits
-// each replica in an epoch and on which chunks, and the duty accounting built on them. Other
-// modules import from here. docs/obligations.md states the rules.
+// each replica in an epoch and on which chunks, what a replica signs, how an epoch's duties are
+// settled, and the snapshot format. Other modules import from here. docs/obligations.md states
+// the rules.
 
 export {
   AUDITOR_TAG,
   CHALLENGE_TAG,
+  EXCLUSION_BOOST_MAX,
   LN_FRAC_BITS,
   LOW_STANDING_AUDITOR_FACTOR,
   RENDEZVOUS_BITS,
@@ -41,3 +43,14 @@ export {
   type SignedAnswer,
 } from './audit.ts'
 export { EVENT, events, exileReason, nextStanding, scoreOf, settleEpoch, type EpochOutcome, type Thresholds, type Verdict, type WindowCounts } from './settle.ts'
+export {
+  chunkLeaves,
+  readSnapshot,
+  snapshotChunks,
+  snapshotName,
+  unpackSnapshot,
+  type Manifest,
+  type ManifestFile,
+  type SnapshotInfo,
+  type SnapshotKind,
+} from './snapshot.ts'
