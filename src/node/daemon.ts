@@ -214,6 +214,7 @@ export class Daemon {
       await this.chunks.put(root, index++, chunk) // checked against the leaves: a changed file is refused
     }
     await this.chunks.markComplete(root)
+    this.obligations?.noteHeld(root)
     const r = await this.replica.submitOwn(body)
     return { root, name: info.name, size: info.size, chunks: info.chunks, status: r.status }
   }

@@ -80,6 +80,9 @@ export class Obligations {
   private readonly audits = new Map<string, AuditState>()
   /** Roots being fetched (one fetch per root at a time). */
   private readonly fetching = new Set<string>()
+  /** What the chunk store holds, by root: read once, then kept up to date by this class (the
+   * loop runs every DUTY_TICK_MS and must not read a meta file per snapshot each time). */
+  private readonly held = new Map<string, 'complete' | 'partial' | 'none'>()
 
   constructor(cfg: ObligationsConfig) {
     this.cfg = cfg
@@ -88,6 +91,7 @@ export class Obligations {
   }
 
   async start(): Promise<void> {
+    for (const root of await this.cfg.chunks.list()) this.held.set(root, (await this.cfg.chunks.info(root))?.complete === true ? 'complete' : 'partial')
     await this.cfg.rpc.handle(this.chunk, (req, from) => this.serveChunk(req, from))
     await this.cfg.rpc.handle(this.audit, (req, from) => this.serveAudit(req, from))
     this.timer = setInterval(() => void this.tick(), DUTY_TICK_MS)
@@ -97,6 +101,11 @@ export class Obligations {
     this.stopped = true
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
+  }
+
+  /** The daemon stored a snapshot itself (troth seal). */
+  noteHeld(root: string): void {
+    this.held.set(root, 'complete')
   }
 
   /** This epoch's audit duties of this node, with their state (for `troth duties`). */
@@ -112,7 +121,7 @@ export class Obligations {
     const replicas: Array<{ root: string; name: string; since: number; holding: string }> = []
     for (const [root, s] of state.snapshots) {
       const r = s.replicas.find((x) => x.id === this.cfg.id)
-      if (r !== undefined) replicas.push({ root, name: s.name, since: r.since, holding: this.fetching.has(root) ? 'fetching' : 'see snapshots' })
+      if (r !== undefined) replicas.push({ root, name: s.name, since: r.since, holding: this.fetching.has(root) ? 'fetching' : (this.held.get(root) ?? 'none') })
     }
     return { epoch: state.epoch.number, audits, replicas }
   }
@@ -138,16 +147,21 @@ export class Obligations {
   private async replicate(state: LedgerState): Promise<void> {
     for (const [root, s] of state.snapshots) {
       const mine = s.replicas.some((r) => r.id === this.cfg.id)
-      const info = await this.cfg.chunks.info(root)
-      if (mine && info?.complete !== true && !this.fetching.has(root)) {
+      const held = this.held.get(root) ?? 'none'
+      if (mine && held !== 'complete' && !this.fetching.has(root)) {
         this.fetching.add(root)
+        this.held.set(root, 'partial')
         void this.fetchInto(root, s)
-          .then(() => this.cfg.log('snapshot.held', { root }))
+          .then(() => {
+            this.held.set(root, 'complete')
+            this.cfg.log('snapshot.held', { root })
+          })
           .catch((err: unknown) => this.cfg.log('snapshot.fetch-failed', { root, error: (err as Error).message }))
           .finally(() => this.fetching.delete(root))
-      } else if (!mine && info !== null && s.submitter !== this.cfg.id && !this.fetching.has(root)) {
+      } else if (!mine && held !== 'none' && s.submitter !== this.cfg.id && !this.fetching.has(root)) {
         // Released (the band moved it elsewhere, §5.2): only the owed copies are kept.
         await this.cfg.chunks.remove(root)
+        this.held.set(root, 'none')
         this.cfg.log('snapshot.released', { root })
       }
     }

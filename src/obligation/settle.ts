@@ -18,7 +18,7 @@ export interface EpochOutcome {
   passed: number
   /** Snapshots for which a report carries its signed wrong answer. */
   lost: number
-  /** Its `unreachable` reports contradicted by a majority of signed passes for the same replica. */
+  /** Its `unreachable` reports contradicted by signed passes in all the replica's other audits. */
   falseReports: number
   /** Most of its auditors found it unreachable and none carried a pass. */
   unavailable: boolean
@@ -39,9 +39,8 @@ function outcome(map: Map<string, EpochOutcome>, id: string): EpochOutcome {
  * - each snapshot with a `fail` report is one proven-loss strike for its replica;
  * - a replica is unavailable when more than half of its auditors (over all its snapshots) report
  *   `unreachable` and no report carries a signed pass from it;
- * - an `unreachable` report about a replica for which more than half of its audits this epoch
- *   carry signed passes is a false report of its author (contradicted by the rest; a lone
- *   pass against a lone `unreachable` settles nothing: an outage may fall between them).
+ * - an `unreachable` report about a replica whose every other audit this epoch (there must be at
+ *   least one) carries a signed pass is a false report of its author: contradicted by the rest.
  * Members with nothing to settle are absent from the result.
  */
 export function settleEpoch(assignments: ReadonlyArray<AuditAssignment>, report: (a: AuditAssignment) => Verdict | undefined): Map<string, EpochOutcome> {
@@ -75,7 +74,7 @@ export function settleEpoch(assignments: ReadonlyArray<AuditAssignment>, report:
     if (verdicts[i] !== 'unreachable') return
     const r = perReplica.get(a.replica)
     assert(r !== undefined, 'settleEpoch: replica tallied')
-    if (2 * r.passes > r.auditors) outcome(out, a.auditor).falseReports++
+    if (r.auditors > 1 && r.passes === r.auditors - 1) outcome(out, a.auditor).falseReports++
   })
   return out
 }

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { publicKeyOf } from '../../src/identity/ed25519.ts'
 import { encodeGenesis } from '../../src/ledger/genesis.ts'
 import { sha256 } from '../../src/ledger/hash.ts'
-import { createGossip, createHost, type TrothHost } from '../../src/p2p/index.ts'
+import { createGossip, createHost, createRpc, type TrothHost } from '../../src/p2p/index.ts'
+import { auditProtocol, chunkProtocol } from '../../src/node/obligations.ts'
 import { Channel } from '../../src/p2p/channel.ts'
 import { Daemon } from '../../src/node/daemon.ts'
 import { statusOf } from '../../src/node/control.ts'
@@ -73,6 +74,30 @@ describe('daemon edge', () => {
     expect(statusOf(d).id).toBe(d.id)
     await d.replica.onTimer()
     expect(d.store.state.meta.height).toBe(0)
+  }, 60_000)
+})
+
+describe('duty protocols at the edge', () => {
+  it('chunk and audit requests: malformed ones are penalised, unknown roots and unassigned audits refused; nothing is served that is not held', async () => {
+    const { d, net } = await daemon()
+    const h = await peer(seeds[1] as Uint8Array, net)
+    await h.dial(d.host.addrs()[0] as string)
+    const rpc = createRpc(h)
+    const chunk = chunkProtocol(net)
+    const audit = auditProtocol(net)
+    const before = d.host.penaltyOf(h.memberId)
+    // Malformed: wrong shape.
+    await expect(rpc.request(d.id, chunk, { nonsense: 1 })).rejects.toMatchObject({ code: 'net.remote-error' })
+    await expect(rpc.request(d.id, audit, [1, 2, 3])).rejects.toMatchObject({ code: 'net.remote-error' })
+    expect(d.host.penaltyOf(h.memberId)).toBeGreaterThan(before)
+    // Well formed but not held / not assigned.
+    await expect(rpc.request(d.id, chunk, { root: new Uint8Array(32), index: 0 })).rejects.toThrow(/does not hold/)
+    await expect(rpc.request(d.id, chunk, { root: new Uint8Array(32), from: 0, count: 10 })).rejects.toThrow(/does not hold/)
+    await expect(rpc.request(d.id, audit, { epoch: 0, root: new Uint8Array(32), indexes: [0] })).rejects.toThrow(/no such audit/)
+    await expect(rpc.request(d.id, audit, { epoch: 5, root: new Uint8Array(32), indexes: [0] })).rejects.toThrow(/not 5/)
+    // A request over the 1 KiB chunk-request limit is cut off.
+    await expect(rpc.request(d.id, { ...chunk, maxRequestBytes: 1 << 20 }, { root: new Uint8Array(4096) })).rejects.toThrow()
+    expect(statusOf(d).id).toBe(d.id) // still serving
   }, 60_000)
 })
 

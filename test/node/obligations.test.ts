@@ -25,7 +25,7 @@ const POLICY = {
   missedEpochsMax: 3,
   lossStrikesMax: 2,
   unavailableEpochsMax: 3,
-  falseReportsMax: 3,
+  falseReportsMax: 4,
 }
 const MiB = 1024 * 1024
 

@@ -278,11 +278,11 @@ describe('settlement at the epoch close', () => {
     let contradicted = 0
     for (let e = 0; e < 8 && coop.state.members.get(liar)?.status === 'active'; e++) {
       const duties = await coop.epoch()
-      // Contradicted: most of the replica's audits this epoch carried passes (everyone else's).
+      // Contradicted: every other audit of the replica this epoch carried a pass (none is the liar's).
       for (const a of duties) {
         if (a.auditor !== liar) continue
-        const all = duties.filter((b) => b.replica === a.replica)
-        if (2 * all.filter((b) => b.auditor !== liar).length > all.length) contradicted++
+        const others = duties.filter((b) => b.replica === a.replica && b !== a)
+        if (others.length > 0 && others.every((b) => b.auditor !== liar)) contradicted++
       }
     }
     const m = coop.state.members.get(liar)!
@@ -296,21 +296,23 @@ describe('settlement at the epoch close', () => {
 describe('settleEpoch (pure)', () => {
   const a = (replica: string, auditor: string, root = 'r'): AuditAssignment => ({ root, replica, auditor, chunks: [0] })
   it('missed, done, loss per snapshot, availability by majority unless a pass, false reports', () => {
-    const duties = [a('R', 'x'), a('R', 'y'), a('R', 'z'), a('S', 'x', 'r1'), a('S', 'y', 'r2'), a('T', 'x'), a('T', 'y'), a('T', 'z'), a('U', 'x'), a('U', 'y')]
+    const duties = [a('R', 'x'), a('R', 'y'), a('R', 'z'), a('S', 'x', 'r1'), a('S', 'y', 'r2'), a('T', 'x'), a('T', 'y'), a('T', 'z'), a('U', 'x'), a('U', 'y'), a('V', 'x'), a('V', 'y'), a('V', 'z')]
     const verdicts = new Map<AuditAssignment, 'pass' | 'fail' | 'unreachable'>([
       [duties[0]!, 'unreachable'], [duties[1]!, 'unreachable'], // R: 2 of 3 unreachable, no pass → unavailable
       [duties[3]!, 'fail'], [duties[4]!, 'fail'], // S: loss on two snapshots
-      [duties[5]!, 'unreachable'], [duties[6]!, 'pass'], [duties[7]!, 'pass'], // T: 2 of 3 pass; x is contradicted
-      [duties[8]!, 'unreachable'], [duties[9]!, 'pass'], // U: one against one settles nothing
+      [duties[5]!, 'unreachable'], [duties[6]!, 'pass'], [duties[7]!, 'pass'], // T: the rest pass; x is contradicted
+      [duties[8]!, 'unreachable'], [duties[9]!, 'pass'], // U: the other one passes; x is contradicted
+      [duties[10]!, 'unreachable'], [duties[11]!, 'pass'], // V: z did not report, so the rest do not all pass
     ])
     const out = settleEpoch(duties, (d) => verdicts.get(d))
-    expect(out.get('z')).toMatchObject({ assigned: 2, missed: 1, done: 1, falseReports: 0 })
-    expect(out.get('x')).toMatchObject({ assigned: 4, done: 4, falseReports: 1 })
-    expect(out.get('y')).toMatchObject({ assigned: 4, done: 4, falseReports: 0 })
+    expect(out.get('z')).toMatchObject({ assigned: 3, missed: 2, done: 1, falseReports: 0 })
+    expect(out.get('x')).toMatchObject({ assigned: 5, done: 5, falseReports: 2 })
+    expect(out.get('y')).toMatchObject({ assigned: 5, done: 5, falseReports: 0 })
     expect(out.get('R')).toMatchObject({ unavailable: true, lost: 0 })
     expect(out.get('S')).toMatchObject({ unavailable: false, lost: 2 })
     expect(out.get('T')).toMatchObject({ unavailable: false, passed: 2 })
     expect(out.get('U')).toMatchObject({ unavailable: false, passed: 1 })
+    expect(out.get('V')).toMatchObject({ unavailable: false, passed: 1 })
   })
 })
 
