@@ -21,11 +21,11 @@ const POLICY = {
   auditorsPerReplica: 2,
   chunksPerAudit: 4,
   replicaGraceEpochs: 2,
-  dutyWindowEpochs: 5,
-  missedEpochsMax: 3,
+  dutyWindowEpochs: 6,
+  missedEpochsMax: 4,
   lossStrikesMax: 2,
-  unavailableEpochsMax: 3,
-  falseReportsMax: 4,
+  unavailableEpochsMax: 4,
+  falseReportsMax: 5,
 }
 const MiB = 1024 * 1024
 
@@ -45,7 +45,9 @@ describe('obligations on five nodes', () => {
   const holders = (i: number): string[] => (snapshots(i).find((s) => s.root === root)?.replicas ?? []).map((r) => r.id)
 
   beforeAll(async () => {
-    c = new Cluster(5, POLICY, 150)
+    // 40 blocks at 250 ms idle: epochs of about 10 s, long enough that a stop and restart under a
+    // loaded CI machine (the fetch with the submitter stopped) spans at most two epochs.
+    c = new Cluster(5, POLICY, 250)
     await c.startAll()
     file = join(c.dir, 'twenty.bin')
     writeFileSync(file, randomBytes(20 * MiB))
@@ -88,7 +90,7 @@ describe('obligations on five nodes', () => {
     await c.until('the window has passed', () => (c.status(0)?.epoch ?? 0) >= e0 + POLICY.dutyWindowEpochs + 1, 180_000)
     const m = member(0, c.members[r]!.id)!
     expect(m.status).toBe('active')
-    for (const i of [0, 1, 2, 3, 4]) expect(member(0, c.members[i]!.id)?.status).toBe('active')
+    expect(members(0).filter((x) => x.status !== 'active').map((x) => `${x.id}: ${x.exileReason}`)).toEqual([])
     // The duties were real: audits were done and reported.
     expect(members(0).reduce((n, x) => n + x.dutiesDone, 0)).toBeGreaterThan(0)
   }, 240_000)
@@ -100,10 +102,12 @@ describe('obligations on five nodes', () => {
     await c.start(skipper, { TROTH_TEST_SKIP_AUDITS: '1' })
     const duties = c.json<{ audits: Array<{ state: string }> }>(skipper, 'duties')
     expect(duties).not.toBeNull()
-    await c.until('the skipper exiled by the protocol', () => member(0, skipperId)?.status === 'exiled', 180_000)
+    await c.until('the skipper exiled by the protocol', () => member(0, skipperId)?.status === 'exiled', 240_000)
+    // Nobody else: the honest members did their duties.
+    expect(members(0).filter((x) => x.status !== 'active' && x.id !== skipperId).map((x) => `${x.id}: ${x.exileReason}`)).toEqual([])
     const m = member(0, skipperId)!
-    expect(m.exileReason).toMatch(/^duties: audit duties missed in 3 of the last 5 epochs/)
-    expect(m.dutiesMissed).toBeGreaterThanOrEqual(3)
+    expect(m.exileReason).toMatch(/^duties: audit duties missed in 4 of the last 6 epochs/)
+    expect(m.dutiesMissed).toBeGreaterThanOrEqual(4)
     // Refused: nobody keeps a connection to it, and it cannot make one.
     const others = [0, 1, 2, 3, 4].filter((i) => i !== skipper)
     await c.until('no connection to the exiled node', () => others.every((i) => !(c.status(i)?.peers ?? [skipperId]).includes(skipperId)) && (c.status(skipper)?.peers.length ?? 1) === 0, 60_000)
