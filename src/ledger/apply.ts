@@ -612,7 +612,8 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
     })
   }
 
-  // Weights for the next epoch: full for active members (standing may lower it once §5 lands).
+  // Weights for the next epoch: full for active members (DESIGN.md §5.1 lets policy lower weight by
+  // standing; no parameter does yet).
   for (const id of sortedKeys(d.members)) {
     const m = d.members.get(id) as Member
     const w = m.status === 'active' ? WEIGHT_FULL : 0
