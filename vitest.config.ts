@@ -1,10 +1,18 @@
 import { defineConfig } from 'vitest/config'
 
+// Multi-node tests start real `troth start` processes (4 and 5 of them) whose epochs run on wall
+// time; on a 2-core machine, sharing the CPU with the CPU-bound simulation sweeps slows their
+// consensus several-fold. So they run as a second group, after everything else, together.
+const MULTINODE = ['test/node/cluster.test.ts', 'test/node/obligations.test.ts']
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'core', include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', ...MULTINODE], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'multinode', include: MULTINODE, sequence: { groupOrder: 1 } } },
+    ],
   },
 })

@@ -31,6 +31,9 @@ export const SYNC_RESPONSE_BYTES_MAX = 4 * 1024 * 1024 + 32 * 1024
 export const CERT_VIEWS_MAX = 64
 /** Entries from one author may run this far ahead of its finalized seq in the mempool. */
 export const MEMPOOL_SEQ_AHEAD_MAX = 64
+/** Refusals an honest peer causes by timing alone (its view is a block or an epoch away from
+ * ours, or the entry was finalized meanwhile): dropped without a penalty. */
+const TIMING_REFUSALS: ReadonlySet<string> = new Set(['duplicate', 'bad-seq', 'mempool-full', 'wrong-epoch', 'already-reported', 'not-assigned', 'no-such-snapshot'])
 
 /** The finalized ledger a replica appends to (LedgerStore on disk; an in-memory one in sims). */
 export interface FinalizedLedger {
@@ -260,7 +263,7 @@ export class Replica {
   onEntry(wire: Uint8Array, from: string): Promise<void> {
     return this.run(() => {
       const v = this.admit(wire)
-      if (v !== 'ok' && v !== 'duplicate') this.cfg.env.penalise(from, `entry refused: ${v}`)
+      if (v !== 'ok' && !TIMING_REFUSALS.has(v)) this.cfg.env.penalise(from, `entry refused: ${v}`)
     })
   }
 

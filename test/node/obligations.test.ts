@@ -70,6 +70,12 @@ describe('obligations on five nodes', () => {
       // From the stores themselves: 80 chunk files on each replica (and the submitter), none elsewhere.
       expect(chunkFiles(i).length, `node ${i}`).toBe(replicas.includes(id) || i === 0 ? 80 : 0)
     }
+    // Hostile or mistaken input is refused with a clear message, and the node keeps running.
+    const missing = troth(['seal', join(c.dir, 'no-such-file'), '--data', c.members[0]!.data])
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/no-such-file/)])
+    const unknown = troth(['fetch', 'ab'.repeat(32), '--out', join(c.dir, 'x.bin'), '--data', c.members[1]!.data])
+    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringMatching(/no sealed snapshot/)])
+    expect(troth(['fetch', 'not-a-root', '--out', join(c.dir, 'x.bin'), '--data', c.members[1]!.data]).code).toBe(2)
     await c.stop(0)
     const reader = [1, 2, 3, 4].find((i) => !replicas.includes(c.members[i]!.id)) ?? 1
     const back = join(c.dir, 'back.bin')
