@@ -74,10 +74,11 @@ function controlInfo(data: string): ControlInfo {
 
 export const CONTROL_TIMEOUT_MS = 10_000
 
-async function call(data: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CONTROL_TIMEOUT_MS): Promise<{ code: number; text: string }> {
+/** Open a request to the node's control API; resolves with the response, unread. */
+function openControl(data: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CONTROL_TIMEOUT_MS): Promise<IncomingMessage> {
   const info = controlInfo(data)
   const payload = body === undefined ? undefined : JSON.stringify(body)
-  return await new Promise((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const req = httpRequest(
       {
         host: '127.0.0.1',
@@ -87,22 +88,34 @@ async function call(data: string, method: 'GET' | 'POST', path: string, body?: u
         timeout: timeoutMs,
         headers: { authorization: `Bearer ${info.token}`, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
       },
-      (res) => {
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (c: Buffer) => {
-          size += c.length
-          if (size > 16 * 1024 * 1024) req.destroy(new Error('response too large'))
-          else chunks.push(c)
-        })
-        res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
-      },
+      resolve,
     )
     req.on('timeout', () => req.destroy(new Error('timed out')))
     req.on('error', (err) => reject(new TrothError('input.invalid', `cannot reach the node for ${data}: ${err.message} (is it running?)`)))
     if (payload !== undefined) req.write(payload)
     req.end()
   })
+}
+
+export const CONTROL_RESPONSE_BYTES_MAX = 16 * 1024 * 1024
+
+/** A whole (JSON) answer of the node, at most CONTROL_RESPONSE_BYTES_MAX. */
+async function readAnswer(res: IncomingMessage): Promise<{ code: number; text: string }> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const c of res) {
+    size += (c as Buffer).length
+    if (size > CONTROL_RESPONSE_BYTES_MAX) {
+      res.destroy()
+      throw new TrothError('input.too-large', `the node's answer is over ${CONTROL_RESPONSE_BYTES_MAX} bytes`)
+    }
+    chunks.push(c as Buffer)
+  }
+  return { code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }
+}
+
+async function call(data: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CONTROL_TIMEOUT_MS): Promise<{ code: number; text: string }> {
+  return readAnswer(await openControl(data, method, path, body, timeoutMs))
 }
 
 function json(r: { code: number; text: string }): Record<string, unknown> {
@@ -181,18 +194,8 @@ export async function cmdFetch(io: Io, o: { data: string; root: string; out: str
   if (!/^[0-9a-f]{64}$/.test(o.root)) throw usage('ROOT must be 64 lowercase hex characters (see troth snapshots)')
   const out = resolve(o.out)
   if (existsSync(out)) throw new TrothError('input.invalid', `${out} exists; fetch writes a new file or directory`)
-  const info = controlInfo(o.data)
-  const res = await new Promise<IncomingMessage>((ok, fail) => {
-    const req = httpRequest({ host: '127.0.0.1', port: info.port, method: 'GET', path: `/fetch?root=${o.root}`, timeout: CONTROL_TIMEOUT_MS, headers: { authorization: `Bearer ${info.token}` } }, ok)
-    req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', (err) => fail(new TrothError('input.invalid', `cannot reach the node for ${o.data}: ${err.message} (is it running?)`)))
-    req.end()
-  })
-  if (res.statusCode !== 200) {
-    const chunks: Buffer[] = []
-    for await (const c of res) chunks.push(c as Buffer)
-    json({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8').slice(0, 4096) })
-  }
+  const res = await openControl(o.data, 'GET', `/fetch?root=${o.root}`)
+  if (res.statusCode !== 200) json(await readAnswer(res))
   const size = Number(res.headers['content-length'])
   const name = decodeURIComponent(String(res.headers['x-troth-name'] ?? ''))
   if (!Number.isSafeInteger(size) || size <= 0) throw new TrothError('net.protocol', 'the node sent no content length')

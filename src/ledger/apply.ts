@@ -638,9 +638,13 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
     if (cur.effective !== next[p]) d.setPolicy(p, { ...cur, effective: next[p] })
   }
 
-  // Replicas follow the new member set, within the band (DESIGN.md §5.2, §5.5 repair).
+  // Replicas follow the new member set, within the band (DESIGN.md §5.2, §5.5 repair). The rule is
+  // idempotent, so with the same weighted members and the same band nothing can move, and the
+  // O(snapshots × members) ranking is skipped.
   const band = { min: next.replicationMin, target: next.replicationTarget, max: next.replicationMax }
-  for (const rootHex of sortedKeys(d.snapshots)) {
+  const sameMembers = validators.length === d.epoch.validators.length && validators.every((v, i) => v.id === d.epoch.validators[i]?.id && v.weight === d.epoch.validators[i]?.weight)
+  const sameBand = band.min === ctx.policy.replicationMin && band.target === ctx.policy.replicationTarget && band.max === ctx.policy.replicationMax
+  for (const rootHex of sameMembers && sameBand ? [] : sortedKeys(d.snapshots)) {
     const s = d.snapshots.get(rootHex) as Snapshot
     const replicas = rebalance(fromHex(rootHex), s.replicas, validators, band, nextEpoch)
     const same = replicas.length === s.replicas.length && replicas.every((r, i) => r.id === s.replicas[i]?.id && r.since === s.replicas[i]?.since)

@@ -14,6 +14,7 @@ import { asBool, asBytes, asMap, asUint, decode, encode } from '../ledger/encodi
 import { HASH_BYTES, bytesEqual, fromHex } from '../ledger/hash.ts'
 import { CHUNK_BYTES, SNAPSHOT_BYTES_MAX } from '../ledger/limits.ts'
 import { inclusionProof, leafHash, nodeHash, rootOf } from '../ledger/merkle.ts'
+import { syncDir } from '../fsync.ts'
 
 /** Chunks one stored snapshot may have: 2^22 chunks of 256 KiB = 1 TiB, a 128 MiB meta file.
  * Below SNAPSHOT_CHUNKS_MAX because the leaves are held in memory whole. */
@@ -105,15 +106,6 @@ function buildLevels(leaves: Uint8Array): Uint8Array[] {
 
 function cachedBytes(c: Cached): number {
   return c.meta.leaves.length + (c.levels?.reduce((sum, l) => sum + l.length, 0) ?? 0)
-}
-
-async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
 }
 
 /** Writes `name` in `dir` so that after a crash it holds either the old bytes or the new. */

@@ -189,7 +189,8 @@ async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expe
     if (!/^[0-9a-f]{64}$/.test(root)) return reply(res, 400, { error: 'root must be 64 lowercase hex characters' })
     const s = d.store.state.snapshots.get(root)
     if (s === undefined) return reply(res, 404, { error: `no sealed snapshot ${root} in the ledger` })
-    const chunks = d.fetchSnapshot(root)
+    if (d.obligations === null) return reply(res, 503, { error: 'duties are not running' })
+    const chunks = d.obligations.stream(root)
     // The first chunk decides the status code; a failure later cuts the body short, which the
     // client detects by its length.
     let first

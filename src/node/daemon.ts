@@ -8,8 +8,7 @@ import { formatMemberId } from '../identity/member-id.ts'
 import { publicKeyOf } from '../identity/ed25519.ts'
 import { encode, decode, type CborValue } from '../ledger/encoding.ts'
 import { Channel } from '../p2p/channel.ts'
-import { bytesEqual, toHex } from '../ledger/hash.ts'
-import { leafHash } from '../ledger/merkle.ts'
+import { toHex } from '../ledger/hash.ts'
 import { readSnapshot, snapshotChunks } from '../obligation/snapshot.ts'
 import { MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { LedgerStore } from '../ledger/store.ts'
@@ -217,24 +216,6 @@ export class Daemon {
     this.obligations?.noteHeld(root)
     const r = await this.replica.submitOwn(body)
     return { root, name: info.name, size: info.size, chunks: info.chunks, status: r.status }
-  }
-
-  /** The chunks of a sealed snapshot in order, each checked against the sealed root: from this
-   * node's store when it holds them, else from the replicas (and the submitter). */
-  async *fetchSnapshot(root: string): AsyncGenerator<Uint8Array> {
-    const s = this.store.state.snapshots.get(root)
-    const ob = this.obligations
-    if (s === undefined || ob === null) throw new TrothError('input.not-found', `no sealed snapshot ${root} in the ledger`)
-    const local = await this.chunks.info(root)
-    const peers = new Set(this.host.peers())
-    const sources = [...s.replicas.map((r) => r.id), s.submitter].filter((id, i, all) => id !== this.id && peers.has(id) && all.indexOf(id) === i)
-    const leaves = local?.complete === true ? local.leaves : await ob.fetchLeaves(root, s, sources)
-    for (let i = 0; i < s.chunks; i++) {
-      const mine = local?.complete === true ? await this.chunks.get(root, i) : null
-      const leaf = leaves[i] as Uint8Array
-      if (mine !== null && bytesEqual(leafHash(mine), leaf)) yield mine
-      else yield await ob.fetchChunk(root, i, leaf, sources)
-    }
   }
 
   async stop(): Promise<void> {

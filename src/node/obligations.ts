@@ -174,6 +174,23 @@ export class Obligations {
     return ids.sort(() => Math.random() - 0.5)
   }
 
+  /** The chunks of a sealed snapshot in order, each checked against the sealed root: from this
+   * node's store when it holds them, else from the replicas and the submitter (`troth fetch`). */
+  async *stream(root: string): AsyncGenerator<Uint8Array> {
+    const s = this.cfg.state().snapshots.get(root)
+    if (s === undefined) throw new TrothError('input.not-found', `no sealed snapshot ${root} in the ledger`)
+    const local = await this.cfg.chunks.info(root)
+    const held = local?.complete === true
+    const sources = this.sources(s)
+    const leaves = held ? local.leaves : await this.fetchLeaves(root, s, sources)
+    for (let i = 0; i < s.chunks; i++) {
+      const leaf = leaves[i] as Uint8Array
+      const mine = held ? await this.cfg.chunks.get(root, i) : null
+      if (mine !== null && bytesEqual(leafHash(mine), leaf)) yield mine
+      else yield await this.fetchChunk(root, i, leaf, sources)
+    }
+  }
+
   /** The snapshot's leaf hashes from a peer, checked against the root. */
   async fetchLeaves(root: string, s: Pick<Snapshot, 'chunks'>, sources: readonly string[]): Promise<Uint8Array[]> {
     const rootBytes = fromHex(root)

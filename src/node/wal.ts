@@ -5,7 +5,8 @@
 // record before the end means the disk lies, and the node refuses to start.
 
 import { open, rename, type FileHandle } from 'node:fs/promises'
-import { openSync, fsyncSync, closeSync, writeSync, constants } from 'node:fs'
+import { openSync, closeSync, writeSync, constants } from 'node:fs'
+import { syncDir } from '../fsync.ts'
 import { dirname } from 'node:path'
 import { createHash } from 'node:crypto'
 import { TrothError } from '../errors.ts'
@@ -25,15 +26,6 @@ function record(v: Vote): Buffer {
   const head = Buffer.alloc(4)
   head.writeUInt32BE(body.length)
   return Buffer.concat([head, body, check4(body)])
-}
-
-function syncDir(path: string): void {
-  const fd = openSync(dirname(path), 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
 }
 
 export class FileWal implements Wal {
@@ -113,7 +105,7 @@ export class FileWal implements Wal {
       await out.close()
     }
     await rename(tmp, this.path)
-    syncDir(this.path)
+    await syncDir(dirname(this.path))
     await (this.fh as FileHandle).close()
     this.fh = await open(this.path, 'a+', 0o600)
     this.openAppend()

@@ -20,6 +20,7 @@ import { compareBytes } from '../ledger/hash.ts'
 import { CHUNK_BYTES, NAME_BYTES_MAX, SNAPSHOT_BYTES_MAX } from '../ledger/limits.ts'
 import { leafHash, rootOf } from '../ledger/merkle.ts'
 import { nameProblem } from '../ledger/names.ts'
+import { syncDir } from '../fsync.ts'
 
 /** The archive's u64be manifest length. */
 export const ARCHIVE_HEADER_BYTES = 8
@@ -420,15 +421,6 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length; ) {
     const { bytesWritten } = await fh.write(bytes, at, bytes.length - at)
     at += bytesWritten
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
   }
 }
 

@@ -106,8 +106,10 @@ describe('obligations on five nodes', () => {
     const skipperId = c.members[skipper]!.id
     await c.stop(skipper)
     await c.start(skipper, { TROTH_TEST_SKIP_AUDITS: '1' })
+    // `troth duties` shows the switch: whatever it owes is skipped.
     const duties = c.json<{ audits: Array<{ state: string }> }>(skipper, 'duties')
     expect(duties).not.toBeNull()
+    for (const a of duties!.audits) expect(a.state).toMatch(/^(skipped \(test switch\)|reported )/)
     await c.until('the skipper exiled by the protocol', () => member(0, skipperId)?.status === 'exiled', 240_000)
     // Nobody else: the honest members did their duties.
     expect(members(0).filter((x) => x.status !== 'active' && x.id !== skipperId).map((x) => `${x.id}: ${x.exileReason}`)).toEqual([])

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest'
 import { checkEntry } from '../../src/ledger/apply.ts'
-import { epochDuties } from '../../src/ledger/duties.ts'
+import { epochDuties, rebalance } from '../../src/ledger/duties.ts'
 import { fromHex, sha256, toHex } from '../../src/ledger/hash.ts'
 import { inclusionProof, leafHash, rootOf } from '../../src/ledger/merkle.ts'
 import type { LedgerState } from '../../src/ledger/state.ts'
@@ -330,6 +330,27 @@ describe('auditors never audit their sponsors or inductees (random member graphs
           if (replica.sponsors.includes(d.auditor) || auditor.sponsors.includes(d.replica) || d.auditor === d.replica) return false
         }
         return true
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
+
+describe('the replica band', () => {
+  it('is idempotent (so the close may skip it when members and band are unchanged), drops non-members, repairs below min', async () => {
+    const { default: fc } = await import('fast-check')
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.uniqueArray(fc.nat(15), { maxLength: 8 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (n, held, min, extraTarget, extraMax, root) => {
+        const active = Array.from({ length: n }, (_, i) => ({ id: `m${String(i).padStart(2, '0')}`, weight: 1000 }))
+        const band = { min, target: min + extraTarget, max: min + extraTarget + extraMax }
+        const current = held.map((i) => ({ id: `m${String(i).padStart(2, '0')}`, since: 1 }))
+        const once = rebalance(root, current, active, band, 7)
+        expect(rebalance(root, once, active, band, 9)).toEqual(once)
+        const ids = new Set(active.map((m) => m.id))
+        expect(once.every((r) => ids.has(r.id))).toBe(true)
+        expect(once.length).toBeGreaterThanOrEqual(Math.min(band.min, n))
+        // Only additions are new, and they come from epoch 7.
+        for (const r of once) if (!held.some((i) => r.id === `m${String(i).padStart(2, '0')}`)) expect(r.since).toBe(7)
       }),
       { numRuns: 300 },
     )
