@@ -42,6 +42,9 @@ describe('obligations on five nodes', () => {
     const dir = join(c.members[i]!.data, 'chunks', root)
     return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+$/.test(f)) : []
   }
+  /** On failure: what the nodes logged about penalties and failed audits (the last lines). */
+  const diagnostics = (): string =>
+    c.members.map((m) => `n${m.index}: ${m.output.split('\n').filter((l) => /"event":"(penalty|audit\.attempt-failed|audit\.reported|mempool\.dropped)"/.test(l)).slice(-12).join('\n')}`).join('\n')
   const holders = (i: number): string[] => (snapshots(i).find((s) => s.root === root)?.replicas ?? []).map((r) => r.id)
 
   beforeAll(async () => {
@@ -95,7 +98,7 @@ describe('obligations on five nodes', () => {
     await c.start(r)
     await c.until('the window has passed', () => (c.status(0)?.epoch ?? 0) >= e0 + POLICY.dutyWindowEpochs + 1, 180_000)
     const m = member(0, c.members[r]!.id)!
-    expect(m.status).toBe('active')
+    expect(m.status, `${m.exileReason}\n${diagnostics()}`).toBe('active')
     expect(members(0).filter((x) => x.status !== 'active').map((x) => `${x.id}: ${x.exileReason}`)).toEqual([])
     // The duties were real: audits were done and reported.
     expect(members(0).reduce((n, x) => n + x.dutiesDone, 0)).toBeGreaterThan(0)
