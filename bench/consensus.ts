@@ -48,25 +48,38 @@ async function run(n: number): Promise<void> {
     // Warm up: wait until every node has finalized a few blocks.
     const t0 = Date.now()
     while (daemons.some((d) => d.store.state.meta.height < 5) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100))
+    const peersMin = (): number => Math.min(...daemons.map((d) => d.host.peers().length))
+    const peersAtStart = peersMin()
     const startHeight = daemons[0]!.store.state.meta.height
+    const viewOf = (d: Daemon): number => Number((d.replica.debug().engine as { view?: number } | null)?.view ?? 0)
+    const startView = viewOf(daemons[0]!)
+    const startEpoch = daemons[0]!.store.state.epoch.number
+    const cpu0 = process.cpuUsage()
     for (const d of daemons) d.replica.finality.length = 0
     const end = Date.now() + seconds * 1000
     let submitted = 0
     let i = 0
     const started = Date.now()
+    // Open loop: the k-th entry is due at started + k / rate, however long the last one took.
     while (Date.now() < end) {
       const d = daemons[i++ % n] as Daemon
       const r = await d.replica.submitOwn({ kind: 'announce', addrs: [`/ip4/127.0.0.1/tcp/${1000 + (submitted % 60000)}`] })
       if (r.status === 'ok') submitted++
-      await new Promise((r2) => setTimeout(r2, 1000 / RATE_PER_S))
+      const due = started + (i * 1000) / RATE_PER_S
+      await new Promise((r2) => setTimeout(r2, Math.max(0, due - Date.now())))
     }
     await new Promise((r) => setTimeout(r, 2000)) // let the last ones land
     const elapsed = (Date.now() - started) / 1000
+    const cpu = process.cpuUsage(cpu0)
+    // Views run at node 0 (an epoch restarts the count) and this process's CPU time over the run:
+    // near 1.0 means one core was saturated by the n nodes.
+    const views = daemons[0]!.store.state.epoch.number === startEpoch ? String(viewOf(daemons[0]!) - startView) : 'n/a'
     const lat = daemons.flatMap((d) => d.replica.finality).sort((a, b) => a - b)
     const blocks = daemons[0]!.store.state.meta.height - startHeight
     console.log(
       `nodes=${n} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
-        `max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)}`,
+        `max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
+        `views=${views} cpu_per_wall=${((cpu.user + cpu.system) / 1e6 / elapsed).toFixed(2)} peers_min=${peersAtStart}/${peersMin()} (of ${n - 1}, at start/end)`,
     )
   } finally {
     for (const d of daemons) await d.stop()

@@ -108,16 +108,16 @@ export class Daemon {
       env: {
         now: () => Date.now(),
         wake: (at) => holder.d?.wake(at),
-        broadcast: (payload) => {
+        broadcast: (payload, except) => {
           const peers = host.peers()
           // Straight to every connected peer over a long-lived one-way stream each: gossipsub
           // alone lost messages in our 16-node runs, and a direct stream is one hop.
-          for (const peer of peers) holder.d?.channel?.send(peer, payload)
+          for (const peer of peers) if (except === undefined || !except.has(peer)) holder.d?.channel?.send(peer, payload)
           // Gossip relays to validators we hold no connection to; when we reach them all
           // directly it would only double the work (every copy is decoded and its gossip
           // signature checked), so it is skipped.
           const connected = new Set(peers)
-          const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id))
+          const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id) && except?.has(v.id) !== true)
           if (unreached) void gossip.publish('consensus', payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
         },
         gossipEntry: (wire) => void gossip.publish('entries', wire).catch((err: unknown) => log('gossip.error', { error: (err as Error).message })),

@@ -24,6 +24,8 @@ export const PROPOSE_RETRY_MS = 5
 /** An unsealed checkpoint is fetched from peers this long after our epoch ended, a few times. */
 export const CHECKPOINT_FETCH_AFTER_MS = 2_000
 export const CHECKPOINT_FETCH_TRIES = 5
+/** Peers asked, one after another, in each try. */
+export const CHECKPOINT_FETCH_PEERS = 3
 export const FUTURE_MESSAGES_MAX = 1_000
 export const SYNC_BLOCKS_MAX = 256
 /** A sync response holds at least one block of up to 4 MiB and stays under the RPC frame ceiling. */
@@ -67,8 +69,9 @@ export interface ReplicaEnv {
   now(): number
   /** Call replica.onTimer(at) at (or soon after) `at`. */
   wake(at: number): void
-  /** Gossip on the consensus topic. */
-  broadcast(payload: Uint8Array): void
+  /** Send to every peer (directly, and by gossip to those out of reach), except the members in
+   * `except`. */
+  broadcast(payload: Uint8Array, except?: ReadonlySet<string>): void
   /** Gossip on the entries topic. */
   gossipEntry(wire: Uint8Array): void
   /** Ask a peer (the environment picks one, optionally a preferred member); null if none answered. */
@@ -255,7 +258,7 @@ export class Replica {
       return
     }
     if (epoch < engine.epoch) return
-    const { verdict, actions } = engine.onMessage(this.cfg.env.now(), msg)
+    const { verdict, actions } = engine.onMessage(this.cfg.env.now(), msg, from)
     if (verdict === 'bad') this.cfg.env.penalise(from, `invalid ${msg.t}`)
     await this.perform(actions)
   }
@@ -337,6 +340,7 @@ export class Replica {
           continue
         }
         due.tries++
+        this.cfg.env.log('checkpoint.fetching', { epoch, try: due.tries })
         due.at = now + CHECKPOINT_FETCH_AFTER_MS
         this.wake(due.at)
         void this.fetchCheckpoint(epoch, due.set, due.body).then(async () => {
@@ -407,7 +411,7 @@ export class Replica {
           await this.cfg.wal.append(a.vote)
           break
         case 'broadcast':
-          this.cfg.env.broadcast(encodeConsensus(a.msg))
+          this.cfg.env.broadcast(encodeConsensus(a.msg), a.except)
           break
         case 'timer':
           this.wake(a.at)
@@ -735,8 +739,12 @@ export class Replica {
     if (endsEpoch) {
       const closedEpoch = this.cfg.ledger.state.epoch.number - 1
       const body = formatCheckpoint({ origin: checkpointOrigin(this.cfg.ledger.state), size: top.block.logSize, root: top.block.logRoot })
-      // Never wait for the network inside the queue: fetch the sealed checkpoint on the side.
-      void this.fetchCheckpoint(closedEpoch, set, body)
+      // Never wait for the network inside the queue: fetch the sealed checkpoint on the side, now
+      // and (if peers have not sealed it yet: its cosignatures may still be in flight) again
+      // later, like a checkpoint whose cosignatures we missed.
+      const at = this.cfg.env.now()
+      this.checkpointDue.set(closedEpoch, { at, tries: 0, set, body })
+      this.wake(at)
       await this.cfg.wal.prune(this.cfg.ledger.state.epoch.number)
     }
     // Restart the engine at the new finalized head (same epoch mid-way, or the next one).
@@ -747,18 +755,22 @@ export class Replica {
   /** A node that caught up past an epoch fetches its sealed checkpoint from a peer, and keeps it
    * only if it is exactly our log's checkpoint, cosigned by more than 2/3 of that epoch's weight. */
   private async fetchCheckpoint(epoch: number, set: ValidatorSet, body: string): Promise<void> {
-    if ((await this.cfg.ledger.checkpoint(epoch)) !== undefined) return
-    const res = await this.cfg.env.request({ t: 'checkpoint', epoch })
-    if (res === null) return
-    let note: string
-    try {
-      note = asText(asMap(res, 'res', ['note']).note, 'res.note', 1024 * 1024)
-    } catch {
+    // A peer that has not sealed it either answers empty: ask a few (each request picks its own).
+    for (let i = 0; i < CHECKPOINT_FETCH_PEERS; i++) {
+      if ((await this.cfg.ledger.checkpoint(epoch)) !== undefined) return
+      const res = await this.cfg.env.request({ t: 'checkpoint', epoch })
+      if (res === null) continue
+      let note: string
+      try {
+        note = asText(asMap(res, 'res', ['note']).note, 'res.note', 1024 * 1024)
+      } catch {
+        continue
+      }
+      if (note === '' || !verifySealed(note, body, set)) continue
+      await this.cfg.ledger.putCheckpoint(epoch, note)
+      this.cfg.env.log('checkpoint.fetched', { epoch })
       return
     }
-    if (note === '' || !verifySealed(note, body, set)) return
-    await this.cfg.ledger.putCheckpoint(epoch, note)
-    this.cfg.env.log('checkpoint.fetched', { epoch })
   }
 
   // -------------------------------------------------------------------------------------------

@@ -89,11 +89,14 @@ export class Channel {
     }
     if (o.queue.length >= CHANNEL_QUEUE_MAX) return
     o.queue.push(frame)
-    if (!o.pumping) void this.#pump(to, o)
+    if (o.pumping) return
+    // Start writing after the current task: the frames a caller sends in one go (a certificate
+    // and the vote it triggers) then leave together.
+    o.pumping = true
+    setImmediate(() => void this.#pump(to, o))
   }
 
   async #pump(to: MemberId, o: Outbound): Promise<void> {
-    o.pumping = true
     try {
       while (o.queue.length > 0 && !this.#closed) {
         if (o.lp === null) {
@@ -106,9 +109,11 @@ export class Channel {
             return
           }
         }
-        const frame = o.queue.shift() as Uint8Array
+        // Everything queued leaves in one write: one muxer frame, one Noise message, one syscall
+        // for a burst (a node often sends a certificate and its next vote at once).
+        const frames = o.queue.splice(0, o.queue.length)
         try {
-          await o.lp.write(frame)
+          await o.lp.writeV(frames)
         } catch {
           o.stream?.abort(new Error('channel write failed'))
           o.lp = null

@@ -99,7 +99,7 @@ describe('obligations on five nodes', () => {
     await c.until('the window has passed', () => (c.status(0)?.epoch ?? 0) >= e0 + POLICY.dutyWindowEpochs + 1, 180_000)
     const m = member(0, c.members[r]!.id)!
     expect(m.status, `${m.exileReason}\n${diagnostics()}`).toBe('active')
-    expect(members(0).filter((x) => x.status !== 'active').map((x) => `${x.id}: ${x.exileReason}`)).toEqual([])
+    expect(members(0).filter((x) => x.status !== 'active').map((x) => `${x.id}: ${x.exileReason}`), diagnostics()).toEqual([])
     // The duties were real: audits were done and reported.
     expect(members(0).reduce((n, x) => n + x.dutiesDone, 0)).toBeGreaterThan(0)
   }, 240_000)

@@ -49,6 +49,8 @@ interface Event {
   readonly fn: () => Promise<void> | void
 }
 
+const TRACE = process.env.SIM_TRACE
+
 export class SimNode {
   readonly index: number
   readonly seed: Uint8Array
@@ -158,6 +160,8 @@ export class Sim {
 
   record(line: string): void {
     this.hash.update(`${this.now} ${line}\n`)
+    // SIM_TRACE=<prefix> prints the events that start with it (e.g. "1 " for node 1's): debugging.
+    if (TRACE !== undefined && line.startsWith(TRACE)) console.log(this.now, line.slice(0, 300))
   }
 
   eventHash(): string {
@@ -215,9 +219,9 @@ export class Sim {
           if (alive() && node.replica !== null) await node.replica.onTimer(at)
         })
       },
-      broadcast: (payload) => {
+      broadcast: (payload, except) => {
         if (!alive()) return
-        this.outgoing(node, payload)
+        this.outgoing(node, payload, except)
       },
       gossipEntry: (wire) => {
         if (!alive()) return
@@ -299,7 +303,7 @@ export class Sim {
 
   // ---- byzantine behaviour, applied to what a node sends ----
 
-  private outgoing(node: SimNode, payload: Uint8Array): void {
+  private outgoing(node: SimNode, payload: Uint8Array, except?: ReadonlySet<string>): void {
     let msg
     try {
       msg = decodeConsensus(payload)
@@ -368,7 +372,7 @@ export class Sim {
       default:
         break
     }
-    this.broadcastFrom(node, payload)
+    this.broadcastFrom(node, payload, except === undefined ? undefined : (to) => !except.has(to.id))
   }
 
   // ---- checks ----

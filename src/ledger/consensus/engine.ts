@@ -37,7 +37,8 @@ export interface FinalizedBlock {
 
 export type Action =
   | { readonly type: 'persist'; readonly vote: Vote }
-  | { readonly type: 'broadcast'; readonly msg: ConsensusMessage }
+  /** Send to every peer, except the validators in `except` (they have shown they need not). */
+  | { readonly type: 'broadcast'; readonly msg: ConsensusMessage; readonly except?: ReadonlySet<string> }
   /** Call onTimer(at) at (or after) time `at`. */
   | { readonly type: 'timer'; readonly at: number }
   /** I lead this view: call propose() when entries wait (after a short window) or when idle. */
@@ -57,6 +58,9 @@ export interface Timing {
   readonly advanceMs: number
   /** Rebroadcast our nullify and the certificate that let us in, this often. */
   readonly retryMs: number
+  /** Pass a certificate on to the validators that have shown no sign of holding it this long
+   * after we got it (default: advanceMs − leaderMs, i.e. Δ). See scheduleForward(). */
+  readonly forwardMs?: number
 }
 
 export interface EngineConfig {
@@ -89,6 +93,9 @@ interface ViewRec {
   readonly notarize: Map<string, Map<string, Vote>>
   readonly nullify: Map<string, Vote>
   readonly finalize: Map<string, Map<string, Vote>>
+  /** Validators known to hold this view's notarization: their FINALIZE reached us (checked, or
+   * sent by themselves over an authenticated link). */
+  readonly finalizers: Set<string>
   notarization: Certificate | null
   nullification: Certificate | null
   finalization: Certificate | null
@@ -118,6 +125,10 @@ export class EpochEngine {
   private finalizedHeight: number
   private pendingFinal: Certificate | null = null
   private done = false
+  /** The highest view each validator was seen voting in (verified votes, certificate signers). */
+  private readonly lastVoted = new Map<string, number>()
+  /** Certificates to pass on at `at`, in time order (see scheduleForward). */
+  private readonly forwards: Array<{ readonly cert: Certificate; readonly at: number }> = []
 
   constructor(cfg: EngineConfig) {
     assert(cfg.validators.totalWeight > 0, 'an epoch needs weight')
@@ -209,7 +220,7 @@ export class EpochEngine {
     let r = this.views.get(view)
     if (r === undefined) {
       r = {
-        proposal: null, pending: false, notarize: new Map(), nullify: new Map(), finalize: new Map(),
+        proposal: null, pending: false, notarize: new Map(), nullify: new Map(), finalize: new Map(), finalizers: new Set(),
         notarization: null, nullification: null, finalization: null,
         myNotarize: null, myNullify: null, myFinalize: null, leaderEquivocated: false,
       }
@@ -331,13 +342,14 @@ export class EpochEngine {
   // -------------------------------------------------------------------------------------------
   // Inputs.
 
-  onMessage(now: number, msg: ConsensusMessage): { verdict: Verdict; actions: Action[] } {
+  /** A message from a peer; `from` is the member the network layer authenticated as its sender. */
+  onMessage(now: number, msg: ConsensusMessage, from?: string): { verdict: Verdict; actions: Action[] } {
     const out: Action[] = []
     if (this.done) return { verdict: 'ignored', actions: out }
     let verdict: Verdict
     switch (msg.t) {
       case 'proposal': verdict = this.onProposal(now, msg, out, false); break
-      case 'vote': verdict = this.onVote(now, msg.vote, out); break
+      case 'vote': verdict = this.onVote(now, msg.vote, out, false, from); break
       case 'cert': verdict = this.onCert(now, msg.cert, out); break
     }
     return { verdict, actions: out }
@@ -355,6 +367,7 @@ export class EpochEngine {
   onTimer(now: number): Action[] {
     const out: Action[] = []
     if (this.done) return out
+    this.forwardDue(now, out)
     const r = this.rec(this.view)
     if (now >= this.leaderDeadline && r.myNotarize === null) this.timeout(now, out)
     else if (now >= this.advanceDeadline) this.timeout(now, out)
@@ -370,9 +383,42 @@ export class EpochEngine {
       r.myNotarize === null && r.myNullify === null ? this.leaderDeadline : Infinity,
       r.myNullify === null ? this.advanceDeadline : Infinity,
       this.retryAt,
+      this.forwards[0]?.at ?? Infinity,
     )
     if (Number.isFinite(next) && next > now) out.push({ type: 'timer', at: next })
     return out
+  }
+
+  /**
+   * Certificates are passed on lazily (deviation, docs/consensus.md): every validator sends its
+   * votes to all, so in the common case every node assembles each certificate itself, and
+   * relaying n copies of every certificate to n nodes was most of the traffic (each carries more
+   * than 2n/3 signatures). A notarization or nullification we formed or received is sent,
+   * forwardMs later, only to the validators that have not shown they are past it: a vote of a
+   * later view, or (for a notarization) their FINALIZE of that view. Those stuck without it get
+   * it within Δ more. Nodes that vote nothing (observers) always get it. Finalizations are not
+   * forwarded: nobody needs one to move on, and a later one finalizes the same blocks; the
+   * epoch's last one is sent to all at once (the engine stops with it). A node stuck in a view
+   * still rebroadcasts the certificate that let it in.
+   */
+  private scheduleForward(now: number, c: Certificate, out: Action[]): void {
+    const at = now + (this.cfg.timing.forwardMs ?? Math.max(0, this.cfg.timing.advanceMs - this.cfg.timing.leaderMs))
+    this.forwards.push({ cert: c, at })
+    out.push({ type: 'timer', at })
+  }
+
+  private forwardDue(now: number, out: Action[]): void {
+    while (this.forwards.length > 0 && (this.forwards[0] as { at: number }).at <= now) {
+      const { cert } = this.forwards.shift() as { cert: Certificate }
+      const r = this.views.get(cert.view)
+      const except = new Set<string>()
+      for (const v of this.cfg.validators.list) {
+        if (this.cfg.me !== null && v.id === this.cfg.me.id) except.add(v.id)
+        else if ((this.lastVoted.get(v.id) ?? 0) > cert.view) except.add(v.id)
+        else if (cert.kind === 'notarize' && r?.finalizers.has(v.id) === true) except.add(v.id)
+      }
+      out.push({ type: 'broadcast', msg: { t: 'cert', cert }, except })
+    }
   }
 
   private timeout(now: number, out: Action[]): void {
@@ -394,7 +440,7 @@ export class EpochEngine {
     else r.myFinalize = vote
     out.push({ type: 'persist', vote })
     out.push({ type: 'broadcast', msg: { t: 'vote', vote } })
-    this.onVote(now, vote, out)
+    this.onVote(now, vote, out, true)
   }
 
   private learnBlock(bytes: Uint8Array): KnownBlock | null {
@@ -458,10 +504,10 @@ export class EpochEngine {
       r.pending = false
       out.push({ type: 'persist', vote: v })
       out.push({ type: 'broadcast', msg })
-      this.onVote(now, v, out)
+      this.onVote(now, v, out, true)
       return 'ok'
     }
-    this.onVote(now, v, out)
+    this.onVote(now, v, out, true)
     if (v.view === this.view) this.tryNotarize(v.view, now, out)
     return 'ok'
   }
@@ -533,7 +579,14 @@ export class EpochEngine {
   }
 
   /** Remember a verified vote; a conflicting pair from one signer becomes evidence (once). */
+  /** What a validator's vote shows it holds (for forwarding certificates). */
+  private noteProgress(v: Vote): void {
+    if ((this.lastVoted.get(v.signer) ?? 0) < v.view) this.lastVoted.set(v.signer, v.view)
+    if (v.kind === 'finalize') this.rec(v.view).finalizers.add(v.signer)
+  }
+
   private noteVote(v: Vote, out: Action[]): void {
+    this.noteProgress(v)
     const conflict = this.record(v)
     if (conflict === null) return
     const id = `${v.signer}/${v.view}`
@@ -544,10 +597,18 @@ export class EpochEngine {
     if (v.kind === 'notarize' && v.signer === this.leader(v.view)) this.rec(v.view).leaderEquivocated = true
   }
 
-  private onVote(now: number, v: Vote, out: Action[]): Verdict {
+  /** `verified`: a vote we just signed, or whose signature was just checked. `from`: the
+   * authenticated sender. */
+  private onVote(now: number, v: Vote, out: Action[], verified = false, from?: string): Verdict {
     if (v.epoch !== this.epoch) return 'ignored'
     if (v.view > this.view + VIEWS_AHEAD_MAX || v.view + VIEWS_RETAINED < this.finalizedView) return 'ignored'
-    const check = checkVote(this.cfg.net, this.cfg.validators, v)
+    if (!verified && this.redundant(v)) {
+      // Unchecked, it still tells what its own signer has seen, when the signer sent it itself:
+      // a member can only lie about itself that way (and only delays what it is sent).
+      if (from === v.signer) this.noteProgress(v)
+      return 'ignored'
+    }
+    const check = verified ? 'ok' : checkVote(this.cfg.net, this.cfg.validators, v)
     if (check !== 'ok') return 'bad'
     this.noteVote(v, out)
     const r = this.rec(v.view)
@@ -571,6 +632,21 @@ export class EpochEngine {
     return 'ok'
   }
 
+  /**
+   * A NOTARIZE or FINALIZE for exactly the block of a certificate we already hold adds nothing:
+   * it cannot complete a quorum, and it cannot conflict with anything its signer may send (two
+   * votes conflict only if their digests differ, or for NULLIFY and FINALIZE). Its signature is
+   * not checked, so it counts as no sign of life either. A leader's NOTARIZE is still checked:
+   * it may be one half of an equivocation.
+   */
+  private redundant(v: Vote): boolean {
+    if (v.kind === 'nullify') return false
+    const r = this.views.get(v.view)
+    const c = v.kind === 'notarize' ? r?.notarization : r?.finalization
+    if (c == null || c.parent !== v.parent || !bytesEqual(c.digest, v.digest)) return false
+    return !(v.kind === 'notarize' && v.signer === this.leader(v.view))
+  }
+
   private onCert(now: number, c: Certificate, out: Action[]): Verdict {
     if (c.epoch !== this.epoch) return 'ignored'
     const r = this.views.get(c.view)
@@ -591,7 +667,7 @@ export class EpochEngine {
     const r = this.rec(c.view)
     if (r.notarization !== null) return
     r.notarization = c
-    if (broadcast) out.push({ type: 'broadcast', msg: { t: 'cert', cert: c } })
+    if (broadcast) this.scheduleForward(now, c, out)
     if (!this.blocks.has(hex(c.digest)) && hex(c.digest) !== hex(this.cfg.genesis.digest)) out.push({ type: 'fetch-block', digest: c.digest })
     // DESIGN.md §4.5: finalize only if we did not nullify this view (and saw no equivocation).
     if (r.myNullify === null && r.myFinalize === null && !r.leaderEquivocated && this.cfg.me !== null) {
@@ -605,7 +681,7 @@ export class EpochEngine {
     const r = this.rec(c.view)
     if (r.nullification !== null) return
     r.nullification = c
-    if (broadcast) out.push({ type: 'broadcast', msg: { t: 'cert', cert: c } })
+    if (broadcast) this.scheduleForward(now, c, out)
     if (c.view >= this.view) this.enter(c.view + 1, now, out)
     this.progress(now, out)
   }
@@ -614,7 +690,9 @@ export class EpochEngine {
     const r = this.rec(c.view)
     if (r.finalization !== null) return
     r.finalization = c
-    if (broadcast) out.push({ type: 'broadcast', msg: { t: 'cert', cert: c } })
+    // Not forwarded (but the epoch's last, in tryFinalize): nobody needs a finalization to move
+    // on, and any later one finalizes this block too.
+    void broadcast
     if (c.view > this.finalizedView && (this.pendingFinal === null || c.view > this.pendingFinal.view)) this.pendingFinal = c
     if (c.view >= this.view) this.enter(c.view + 1, now, out)
     this.progress(now, out)
@@ -649,7 +727,11 @@ export class EpochEngine {
     this.finalizedHeight = top.block.height
     const endsEpoch = top.block.height === this.cfg.boundaryHeight
     out.push({ type: 'finalize', blocks: chain, cert: c, endsEpoch })
-    if (endsEpoch) this.done = true
+    if (endsEpoch) {
+      // The engine stops here and forwards nothing later: the last finalization goes to all now.
+      out.push({ type: 'broadcast', msg: { t: 'cert', cert: c } })
+      this.done = true
+    }
     this.prune()
   }
 
