@@ -264,8 +264,10 @@ export class Rpc {
       frame = (await lp.read({ signal })).subarray()
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
+      // A peer that answers late is slow (loaded, catching up, on a poor link), not hostile: no
+      // penalty. Penalising it led to bans, and a banned replica cannot be audited, so its honest
+      // auditor filed `unreachable` reports that others contradicted (docs/network.md).
       const stop = stopped()
-      if (stop?.code === 'net.timeout') this.#host.penalise(memberId, 'rpc.timeout', PENALTY_POINTS.timeout)
       if (stop !== null) throw stop
       if (TOO_LARGE_ERRORS.has(errorName(err))) {
         this.#host.penalise(memberId, 'rpc.too-large', PENALTY_POINTS.tooLarge)

@@ -132,7 +132,7 @@ describe('requests between hosts', () => {
   test('a response that does not come in time rejects with net.timeout', async () => {
     const { a, b, slowAborted } = await setup()
     expect(await codeOf(b.rpc.request(a.memberId, slow, 1))).toBe('net.timeout')
-    expect(b.penalties.map((p) => p.reason)).toEqual(['rpc.timeout'])
+    expect(b.penalties).toEqual([]) // slow is not hostile: a late answer costs the peer nothing
     expect(await codeOf(b.rpc.request(a.memberId, echo, 1, { timeoutMs: 1 }))).toBe('net.timeout')
     await waitFor(slowAborted, "the server's handler to see its signal abort")
     expect(await b.rpc.request(a.memberId, echo, 4)).toEqual({ echo: 4 })
