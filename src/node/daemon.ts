@@ -10,7 +10,7 @@ import { encode, decode, type CborValue } from '../ledger/encoding.ts'
 import { Channel } from '../p2p/channel.ts'
 import { toHex } from '../ledger/hash.ts'
 import { readSnapshot, snapshotChunks } from '../obligation/snapshot.ts'
-import { MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
+import { ENTRY_BYTES_MAX, MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { LedgerStore } from '../ledger/store.ts'
 import { RPC_FRAME_BYTES_CEILING, createGossip, createHost, createRpc, rpcProtocol, type Gossip, type Rpc, type RpcProtocol, type TrothHost } from '../p2p/index.ts'
 import { ControlServer } from './control.ts'
@@ -55,6 +55,8 @@ export class Daemon {
   readonly startedAt = Date.now()
   private control: ControlServer | null = null
   channel: Channel | null = null
+  /** Own entries, straight to every connected peer (see gossipEntry below). */
+  entryChannel: Channel | null = null
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly sync: RpcProtocol
   private stopped = false
@@ -120,7 +122,17 @@ export class Daemon {
           const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id) && except?.has(v.id) !== true)
           if (unreached) void gossip.publish('consensus', payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
         },
-        gossipEntry: (wire) => void gossip.publish('entries', wire).catch((err: unknown) => log('gossip.error', { error: (err as Error).message })),
+        gossipEntry: (wire) => {
+          // Like consensus messages: straight to every connected peer (one copy each), and by
+          // gossip only when some validator is out of direct reach. gossipsub's own relaying
+          // sent each entry about five times to every node (the mesh forwards every copy it
+          // accepts), which at 16 nodes cost more than the consensus traffic itself.
+          const peers = host.peers()
+          for (const peer of peers) holder.d?.entryChannel?.send(peer, wire)
+          const connected = new Set(peers)
+          const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id))
+          if (unreached) void gossip.publish('entries', wire).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
+        },
         request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),
         penalise: (from, reason) => host.penalise(from, reason, 10),
         log: (event, fields) => {
@@ -145,6 +157,7 @@ export class Daemon {
     })
     await host.start()
     d.channel = await Channel.open(host, 'consensus', CONSENSUS_FRAME_BYTES_MAX, (frame, from) => void replica.onConsensus(frame, from))
+    d.entryChannel = await Channel.open(host, 'entry', ENTRY_BYTES_MAX, (frame, from) => void replica.onEntry(frame, from))
     gossip.subscribe('consensus', (payload, from) => replica.onConsensus(payload, from))
     gossip.subscribe('entries', (payload, from) => replica.onEntry(payload, from))
     await replica.start()
@@ -226,6 +239,7 @@ export class Daemon {
     await this.control?.stop()
     this.obligations?.stop()
     await this.channel?.close()
+    await this.entryChannel?.close()
     await this.replica.stop()
     await this.host.stop()
     await this.wal.close()

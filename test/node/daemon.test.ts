@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { publicKeyOf } from '../../src/identity/ed25519.ts'
 import { encodeGenesis } from '../../src/ledger/genesis.ts'
-import { sha256 } from '../../src/ledger/hash.ts'
+import { fromHex, sha256 } from '../../src/ledger/hash.ts'
+import { encodeSignedEntry, signEntry } from '../../src/ledger/entry.ts'
 import { createGossip, createHost, createRpc, type TrothHost } from '../../src/p2p/index.ts'
 import { auditProtocol, chunkProtocol } from '../../src/node/obligations.ts'
 import { Channel } from '../../src/p2p/channel.ts'
@@ -74,6 +75,30 @@ describe('daemon edge', () => {
     expect(statusOf(d).id).toBe(d.id)
     await d.replica.onTimer()
     expect(d.store.state.meta.height).toBe(0)
+  }, 60_000)
+})
+
+describe('entries at the edge', () => {
+  it('an entry sent by its author over the direct entry channel enters the mempool; garbage and oversized frames there are penalised', async () => {
+    const { d, net } = await daemon()
+    const h = await peer(seeds[1] as Uint8Array, net)
+    await h.dial(d.host.addrs()[0] as string)
+    const ch = await Channel.open(h, 'entry', 1 << 20, () => undefined)
+    const wire = encodeSignedEntry(signEntry(seeds[1] as Uint8Array, { net: fromHex(net), author: publicKeyOf(seeds[1] as Uint8Array), seq: 1, time: Date.now(), body: { kind: 'announce', addrs: ['/ip4/127.0.0.1/tcp/4001'] } }))
+    ch.send(d.id, wire)
+    const deadline = Date.now() + 10_000
+    while (d.replica.mempoolSize === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(d.replica.mempoolSize).toBe(1)
+    expect(d.host.penaltyOf(h.memberId)).toBe(0)
+    ch.send(d.id, new Uint8Array([0xff, 0x00, 0x01]))
+    await new Promise((r) => setTimeout(r, 500))
+    const afterGarbage = d.host.penaltyOf(h.memberId)
+    expect(afterGarbage).toBeGreaterThan(0)
+    ch.send(d.id, new Uint8Array(100 * 1024)) // over ENTRY_BYTES_MAX (64 KiB): the stream is cut
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(d.host.penaltyOf(h.memberId)).toBeGreaterThan(afterGarbage)
+    expect(statusOf(d).id).toBe(d.id)
+    expect(d.replica.mempoolSize).toBe(1)
   }, 60_000)
 })
 
