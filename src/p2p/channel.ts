@@ -16,6 +16,22 @@ import { protocolId } from './rpc.ts'
 export const CHANNEL_QUEUE_MAX = 1024
 export const CHANNEL_OPEN_TIMEOUT_MS = 5_000
 
+/** The longest prefix of `queue` whose frames (with room for their length prefixes) fit in
+ * `bytes`, and at least one frame; removed from the queue. */
+export function takeBatch(queue: Uint8Array[], bytes: number): Uint8Array[] {
+  let n = 0
+  let total = 0
+  while (n < queue.length) {
+    total += (queue[n] as Uint8Array).length + LENGTH_PREFIX_BYTES_MAX
+    if (n > 0 && total > bytes) break
+    n++
+  }
+  return queue.splice(0, n)
+}
+
+/** A varint length prefix of a frame up to 2^56 bytes. */
+const LENGTH_PREFIX_BYTES_MAX = 8
+
 export type FrameHandler = (frame: Uint8Array, from: MemberId) => void
 
 interface Outbound {
@@ -109,9 +125,11 @@ export class Channel {
             return
           }
         }
-        // Everything queued leaves in one write: one muxer frame, one Noise message, one syscall
-        // for a burst (a node often sends a certificate and its next vote at once).
-        const frames = o.queue.splice(0, o.queue.length)
+        // What is queued leaves in one write: one muxer frame, one Noise message, one syscall for
+        // a burst (a node often sends a certificate and its next vote at once). A write carries
+        // at most half a frame limit (or one frame): the reader buffers up to two frame limits,
+        // and a longer burst cut its stream (docs/network.md).
+        const frames = takeBatch(o.queue, this.#maxFrameBytes / 2)
         try {
           await o.lp.writeV(frames)
         } catch {

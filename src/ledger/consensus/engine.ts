@@ -129,6 +129,8 @@ export class EpochEngine {
   private readonly lastVoted = new Map<string, number>()
   /** Certificates to pass on at `at`, in time order (see scheduleForward). */
   private readonly forwards: Array<{ readonly cert: Certificate; readonly at: number }> = []
+  /** Views below this were pruned already. */
+  private prunedBelow = 0
 
   constructor(cfg: EngineConfig) {
     assert(cfg.validators.totalWeight > 0, 'an epoch needs weight')
@@ -737,7 +739,8 @@ export class EpochEngine {
 
   private prune(): void {
     const floor = this.finalizedView - VIEWS_RETAINED
-    if (floor <= 0) return
+    if (floor <= this.prunedBelow) return // nothing new to drop (this runs at every view change)
+    this.prunedBelow = floor
     for (const v of this.views.keys()) if (v < floor) this.views.delete(v)
     for (const k of this.seen.keys()) if (Number(k.slice(0, k.indexOf('/'))) < floor) this.seen.delete(k)
     for (const [d, k] of this.blocks) if (k.block.height <= this.finalizedHeight && d !== this.finalizedDigest) this.blocks.delete(d)
