@@ -2,7 +2,7 @@
 // 127.0.0.1, entries submitted through each node's control API at a steady rate, latencies read
 // back from the nodes. Usage: node bench/consensus-procs.ts [N...] [--seconds S]
 
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { publicKeyOf, signRaw, verifyRaw } from '../src/identity/ed25519.ts'
@@ -39,6 +39,30 @@ function verifyRate(): number {
   return Math.round(4000 / ((performance.now() - t0) / 1000))
 }
 
+/** CPU seconds (user + system) the cluster's processes have used, or null without /proc. */
+function cpuSeconds(c: Cluster): number | null {
+  let ticks = 0
+  for (const m of c.members) {
+    const pid = m.proc?.pid
+    if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return null
+    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] as string).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (clock ticks, 100 per second)
+  }
+  return ticks / 100
+}
+
+async function idleCpu(c: Cluster): Promise<{ views: number; cores: number; msPerView: number } | null> {
+  const view = async (): Promise<number> => ((await call(c.members[0]!.data, 'GET', '/status')) as { view: number }).view
+  const c0 = cpuSeconds(c)
+  const v0 = await view()
+  const t0 = Date.now()
+  await new Promise((r) => setTimeout(r, 5000))
+  const c1 = cpuSeconds(c)
+  const v1 = await view()
+  if (c0 === null || c1 === null || v1 <= v0) return null
+  return { views: v1 - v0, cores: (c1 - c0) / ((Date.now() - t0) / 1000), msPerView: ((c1 - c0) * 1000) / (v1 - v0) }
+}
+
 const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN
 
 console.log(`ed25519_native_verify_per_s=${verifyRate()} rate_per_s=${RATE_PER_S} seconds=${seconds}`)
@@ -47,6 +71,10 @@ for (const n of sizes.length > 0 ? sizes : [4, 16]) {
   try {
     await c.startAll()
     await c.until('warm-up', () => c.heights([0]).every((h) => h >= 5), 120_000)
+    // Idle first: the nodes' CPU (from /proc, Linux) per view with no entries, i.e. the cost of
+    // one empty view across all n processes; with n processes on few cores it bounds everything.
+    const idle = await idleCpu(c)
+    if (idle !== null) console.log(`processes nodes=${n} idle views=${idle.views} cpu_cores=${idle.cores.toFixed(2)} cpu_ms_per_view=${idle.msPerView.toFixed(0)}`)
     const end = Date.now() + seconds * 1000
     let k = 0
     let ok = 0
