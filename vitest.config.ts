@@ -2,7 +2,9 @@ import { defineConfig } from 'vitest/config'
 
 // Multi-node tests start real `troth start` processes (4 and 5 of them) whose epochs run on wall
 // time; on a 2-core machine, sharing the CPU with the CPU-bound simulation sweeps slows their
-// consensus several-fold. So they run as a second group, after everything else, together.
+// consensus several-fold. So they run as a second group, after everything else, one file at a
+// time (nine node processes at once left the five-node test's auditors too little CPU to finish
+// their audits within its 10-second epochs when the machine was busy).
 const MULTINODE = ['test/node/cluster.test.ts', 'test/node/obligations.test.ts']
 
 export default defineConfig({
@@ -12,7 +14,7 @@ export default defineConfig({
     pool: 'forks',
     projects: [
       { extends: true, test: { name: 'core', include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', ...MULTINODE], sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'multinode', include: MULTINODE, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'multinode', include: MULTINODE, fileParallelism: false, sequence: { groupOrder: 1 } } },
     ],
   },
 })

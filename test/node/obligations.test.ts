@@ -44,7 +44,7 @@ describe('obligations on five nodes', () => {
   }
   /** On failure: what the nodes logged about penalties and failed audits (the last lines). */
   const diagnostics = (): string =>
-    c.members.map((m) => `n${m.index}: ${m.output.split('\n').filter((l) => /"event":"(penalty|audit\.attempt-failed|audit\.reported|mempool\.dropped)"/.test(l)).slice(-12).join('\n')}`).join('\n')
+    c.members.map((m) => `n${m.index} ${m.id}: ${m.output.split('\n').filter((l) => /"event":"(penalty|audit\.attempt-failed|audit\.reported|mempool\.dropped)"/.test(l)).slice(-12).join('\n')}`).join('\n')
   const holders = (i: number): string[] => (snapshots(i).find((s) => s.root === root)?.replicas ?? []).map((r) => r.id)
 
   beforeAll(async () => {
@@ -115,7 +115,7 @@ describe('obligations on five nodes', () => {
     for (const a of duties!.audits) expect(a.state).toMatch(/^(skipped \(test switch\)|reported )/)
     await c.until('the skipper exiled by the protocol', () => member(0, skipperId)?.status === 'exiled', 240_000)
     // Nobody else: the honest members did their duties.
-    expect(members(0).filter((x) => x.status !== 'active' && x.id !== skipperId).map((x) => `${x.id}: ${x.exileReason}`)).toEqual([])
+    expect(members(0).filter((x) => x.status !== 'active' && x.id !== skipperId).map((x) => `${x.id}: ${x.exileReason}`), diagnostics()).toEqual([])
     const m = member(0, skipperId)!
     expect(m.exileReason).toMatch(/^duties: audit duties missed in 4 of the last 6 epochs/)
     expect(m.dutiesMissed).toBeGreaterThanOrEqual(4)
@@ -143,7 +143,7 @@ describe('obligations on five nodes', () => {
     expect(chunkFiles(victim)).toEqual([])
     await c.until('the victim exiled for loss', () => member(0, victimId)?.status === 'exiled', 180_000)
     const m = member(0, victimId)!
-    expect(m.exileReason).toMatch(/^loss: \d+ proven-loss strikes/)
+    expect(m.exileReason, diagnostics()).toMatch(/^loss: \d+ proven-loss strikes/)
     expect(m.strikes).toBeGreaterThanOrEqual(POLICY.lossStrikesMax)
     // The surviving honest members never signed a wrong answer.
     for (const x of members(0)) if (x.status === 'active') expect(x.history.every((h) => h.lost === 0)).toBe(true)
