@@ -100,6 +100,19 @@ export class Daemon {
     const gossip = createGossip(host)
     const rpc = createRpc(host)
     const holder: { d: Daemon | null } = { d: null }
+    /**
+     * Consensus messages and own entries go straight to every connected peer over a long-lived
+     * one-way stream each (one hop, one copy; gossipsub's relaying sent each message several
+     * times to every node). Gossip carries them only when some validator of the epoch is out of
+     * direct reach: otherwise it would just double the work. `except`: members not to send to.
+     */
+    const toAll = (channel: Channel | null, topic: 'consensus' | 'entries', payload: Uint8Array, except?: ReadonlySet<string>): void => {
+      const peers = host.peers()
+      for (const peer of peers) if (except?.has(peer) !== true) channel?.send(peer, payload)
+      const connected = new Set(peers)
+      const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id) && except?.has(v.id) !== true)
+      if (unreached) void gossip.publish(topic, payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
+    }
     const replica = new Replica({
       me: { id, seed: o.seed },
       ledger: store,
@@ -110,29 +123,8 @@ export class Daemon {
       env: {
         now: () => Date.now(),
         wake: (at) => holder.d?.wake(at),
-        broadcast: (payload, except) => {
-          const peers = host.peers()
-          // Straight to every connected peer over a long-lived one-way stream each: gossipsub
-          // alone lost messages in our 16-node runs, and a direct stream is one hop.
-          for (const peer of peers) if (except === undefined || !except.has(peer)) holder.d?.channel?.send(peer, payload)
-          // Gossip relays to validators we hold no connection to; when we reach them all
-          // directly it would only double the work (every copy is decoded and its gossip
-          // signature checked), so it is skipped.
-          const connected = new Set(peers)
-          const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id) && except?.has(v.id) !== true)
-          if (unreached) void gossip.publish('consensus', payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
-        },
-        gossipEntry: (wire) => {
-          // Like consensus messages: straight to every connected peer (one copy each), and by
-          // gossip only when some validator is out of direct reach. gossipsub's own relaying
-          // sent each entry about five times to every node (the mesh forwards every copy it
-          // accepts), which at 16 nodes cost more than the consensus traffic itself.
-          const peers = host.peers()
-          for (const peer of peers) holder.d?.entryChannel?.send(peer, wire)
-          const connected = new Set(peers)
-          const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id))
-          if (unreached) void gossip.publish('entries', wire).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
-        },
+        broadcast: (payload, except) => toAll(holder.d?.channel ?? null, 'consensus', payload, except),
+        gossipEntry: (wire) => toAll(holder.d?.entryChannel ?? null, 'entries', wire),
         request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),
         penalise: (from, reason) => host.penalise(from, reason, 10),
         log: (event, fields) => {

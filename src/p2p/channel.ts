@@ -16,6 +16,9 @@ import { protocolId } from './rpc.ts'
 export const CHANNEL_QUEUE_MAX = 1024
 export const CHANNEL_OPEN_TIMEOUT_MS = 5_000
 
+/** A varint length prefix of a frame up to 2^56 bytes. */
+const LENGTH_PREFIX_BYTES_MAX = 8
+
 /** The longest prefix of `queue` whose frames (with room for their length prefixes) fit in
  * `bytes`, and at least one frame; removed from the queue. */
 export function takeBatch(queue: Uint8Array[], bytes: number): Uint8Array[] {
@@ -28,9 +31,6 @@ export function takeBatch(queue: Uint8Array[], bytes: number): Uint8Array[] {
   }
   return queue.splice(0, n)
 }
-
-/** A varint length prefix of a frame up to 2^56 bytes. */
-const LENGTH_PREFIX_BYTES_MAX = 8
 
 export type FrameHandler = (frame: Uint8Array, from: MemberId) => void
 

@@ -41,9 +41,14 @@ export function gossipTopic(net: string, name: GossipTopicName): string {
   return `/troth/${net}/${name}/1`
 }
 
-/** A message id is the SHA-256 of topic and envelope bytes: equal bytes are one message. */
+/** SHA-256(topic ‖ 0x00 ‖ data). */
+function contentHash(topic: string, data: Uint8Array): Buffer {
+  return createHash('sha256').update(topic).update(Uint8Array.of(0)).update(data).digest()
+}
+
+/** A message id is the content hash of topic and envelope bytes: equal bytes are one message. */
 function messageId(msg: Message): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(msg.topic).update(Uint8Array.of(0)).update(msg.data).digest())
+  return new Uint8Array(contentHash(msg.topic, msg.data))
 }
 
 /** The same id, computed from the raw RPC message before its signature is checked: a copy of a
@@ -51,7 +56,7 @@ function messageId(msg: Message): Uint8Array {
  * the signature of every copy otherwise; at 16 nodes that was a sixth of a node's CPU). Only
  * messages that passed validation enter the cache, so a forged copy cannot shadow the real one. */
 function fastMessageId(msg: { topic?: string; data?: Uint8Array }): string {
-  return createHash('sha256').update(msg.topic ?? '').update(Uint8Array.of(0)).update(msg.data ?? new Uint8Array(0)).digest('base64')
+  return contentHash(msg.topic ?? '', msg.data ?? new Uint8Array(0)).toString('base64')
 }
 
 /** gossipsub settings for a troth network; host.ts wires them into the libp2p node. */

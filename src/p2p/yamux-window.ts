@@ -18,9 +18,9 @@ interface WindowFields {
 
 const PATCHED = Symbol.for('troth.yamux-window-update-at-half')
 
-export function patchYamuxWindowUpdates(): void {
-  const proto = YamuxStream.prototype as unknown as Record<string | symbol, unknown> & { sendWindowUpdate: () => void }
-  if (proto[PATCHED] === true) return
+// Applied once, on import (host.ts imports this module before any stream exists).
+const proto = YamuxStream.prototype as unknown as Record<string | symbol, unknown> & { sendWindowUpdate: () => void }
+if (proto[PATCHED] !== true) {
   const original = proto.sendWindowUpdate
   proto.sendWindowUpdate = function sendWindowUpdate(this: WindowFields): void {
     // Established (no SYN/ACK to carry) and less than half the window consumed: not yet.
@@ -29,5 +29,3 @@ export function patchYamuxWindowUpdates(): void {
   }
   proto[PATCHED] = true
 }
-
-patchYamuxWindowUpdates()

@@ -69,6 +69,33 @@ describe('votes and certificates', () => {
   })
 })
 
+describe('passing certificates on', () => {
+  it('a nullification goes, Δ later, only to the validators that have not voted past it', () => {
+    const genesis = makeGenesis(people.slice(0, 4), { epochBlocks: 8 })
+    const state = genesisState(genesis)
+    const set = new ValidatorSet(0, state.epoch.validators)
+    const me = people[0]!
+    const e = new EpochEngine({ net: state.meta.net, validators: set, seed: state.epoch.seed, genesis: { digest: state.meta.lastBlock, state, view: 0 }, boundaryHeight: 8, me: { id: me.id, seed: me.seed }, timing: { leaderMs: 100, advanceMs: 150, retryMs: 100 } })
+    e.start(0)
+    const nullify = (i: number, view: number) => signVote(state.meta.net, people[i]!.seed, people[i]!.id, { kind: 'nullify', epoch: 0, view, parent: 0, digest: new Uint8Array(0) })
+    const sent = (actions: ReturnType<EpochEngine['onTimer']>) => actions.filter((a) => a.type === 'broadcast' && a.msg.t === 'cert')
+    // Three of four nullify view 1: a quorum. Nothing is relayed at once.
+    const formed = [1, 2, 3].flatMap((i) => e.onMessage(1, { t: 'vote', vote: nullify(i, 1) }, people[i]!.id).actions)
+    expect(e.currentView).toBe(2)
+    expect(sent(formed)).toEqual([])
+    // q1 shows it has moved on (a vote in view 2); q2 and q3 do not.
+    e.onMessage(2, { t: 'vote', vote: nullify(1, 2) }, people[1]!.id)
+    expect(sent(e.onTimer(50))).toEqual([]) // not yet due (formed at 1, Δ = 50)
+    const due = sent(e.onTimer(51))
+    expect(due).toHaveLength(1)
+    const a = due[0] as Extract<(typeof due)[number], { type: 'broadcast' }>
+    expect(a.msg).toMatchObject({ t: 'cert', cert: { kind: 'nullify', view: 1 } })
+    expect([...(a.except ?? [])].sort()).toEqual([me.id, people[1]!.id].sort())
+    // Due once only.
+    expect(sent(e.onTimer(200))).toHaveLength(0)
+  })
+})
+
 describe('leader election by weight', () => {
   it('each validator leads in proportion to its weight, deterministically', () => {
     const set = setOf(3, [1000, 2000, 3000])

@@ -580,13 +580,13 @@ export class EpochEngine {
     return conflict
   }
 
-  /** Remember a verified vote; a conflicting pair from one signer becomes evidence (once). */
   /** What a validator's vote shows it holds (for forwarding certificates). */
   private noteProgress(v: Vote): void {
     if ((this.lastVoted.get(v.signer) ?? 0) < v.view) this.lastVoted.set(v.signer, v.view)
     if (v.kind === 'finalize') this.rec(v.view).finalizers.add(v.signer)
   }
 
+  /** Remember a verified vote; a conflicting pair from one signer becomes evidence (once). */
   private noteVote(v: Vote, out: Action[]): void {
     this.noteProgress(v)
     const conflict = this.record(v)
@@ -617,7 +617,7 @@ export class EpochEngine {
     if (v.kind === 'nullify') {
       r.nullify.set(v.signer, v)
       if (r.nullification === null && this.cfg.validators.isQuorum(this.cfg.validators.weightOf(r.nullify.keys()))) {
-        this.onNullification(now, makeCertificate([...r.nullify.values()]), out, true)
+        this.onNullification(now, makeCertificate([...r.nullify.values()]), out)
       }
       return 'ok'
     }
@@ -628,8 +628,8 @@ export class EpochEngine {
     bucket.set(key, votes)
     if (this.cfg.validators.isQuorum(this.cfg.validators.weightOf(votes.keys()))) {
       const cert = makeCertificate([...votes.values()])
-      if (v.kind === 'notarize' && r.notarization === null) this.onNotarization(now, cert, out, true)
-      if (v.kind === 'finalize' && r.finalization === null) this.onFinalization(now, cert, out, true)
+      if (v.kind === 'notarize' && r.notarization === null) this.onNotarization(now, cert, out)
+      if (v.kind === 'finalize' && r.finalization === null) this.onFinalization(now, cert, out)
     }
     return 'ok'
   }
@@ -659,17 +659,17 @@ export class EpochEngine {
     // Each signature in a certificate is a signed vote: a signer who told us otherwise directly
     // (e.g. an equivocating leader sending different blocks to different halves) is caught here.
     for (const s of c.signers) this.noteVote({ kind: c.kind, epoch: c.epoch, view: c.view, parent: c.parent, digest: c.digest, signer: s.id, sig: s.sig }, out)
-    if (c.kind === 'notarize') this.onNotarization(now, c, out, true)
-    else if (c.kind === 'nullify') this.onNullification(now, c, out, true)
-    else this.onFinalization(now, c, out, true)
+    if (c.kind === 'notarize') this.onNotarization(now, c, out)
+    else if (c.kind === 'nullify') this.onNullification(now, c, out)
+    else this.onFinalization(now, c, out)
     return 'ok'
   }
 
-  private onNotarization(now: number, c: Certificate, out: Action[], broadcast: boolean): void {
+  private onNotarization(now: number, c: Certificate, out: Action[]): void {
     const r = this.rec(c.view)
     if (r.notarization !== null) return
     r.notarization = c
-    if (broadcast) this.scheduleForward(now, c, out)
+    this.scheduleForward(now, c, out)
     if (!this.blocks.has(hex(c.digest)) && hex(c.digest) !== hex(this.cfg.genesis.digest)) out.push({ type: 'fetch-block', digest: c.digest })
     // DESIGN.md §4.5: finalize only if we did not nullify this view (and saw no equivocation).
     if (r.myNullify === null && r.myFinalize === null && !r.leaderEquivocated && this.cfg.me !== null) {
@@ -679,22 +679,21 @@ export class EpochEngine {
     this.progress(now, out)
   }
 
-  private onNullification(now: number, c: Certificate, out: Action[], broadcast: boolean): void {
+  private onNullification(now: number, c: Certificate, out: Action[]): void {
     const r = this.rec(c.view)
     if (r.nullification !== null) return
     r.nullification = c
-    if (broadcast) this.scheduleForward(now, c, out)
+    this.scheduleForward(now, c, out)
     if (c.view >= this.view) this.enter(c.view + 1, now, out)
     this.progress(now, out)
   }
 
-  private onFinalization(now: number, c: Certificate, out: Action[], broadcast: boolean): void {
+  private onFinalization(now: number, c: Certificate, out: Action[]): void {
     const r = this.rec(c.view)
     if (r.finalization !== null) return
     r.finalization = c
     // Not forwarded (but the epoch's last, in tryFinalize): nobody needs a finalization to move
     // on, and any later one finalizes this block too.
-    void broadcast
     if (c.view > this.finalizedView && (this.pendingFinal === null || c.view > this.pendingFinal.view)) this.pendingFinal = c
     if (c.view >= this.view) this.enter(c.view + 1, now, out)
     this.progress(now, out)
