@@ -68,6 +68,7 @@ export const ENTRY_STATUSES = [
   'not-assigned',
   'already-reported',
   'report-invalid',
+  'last-member',
 ] as const
 export type EntryStatus = (typeof ENTRY_STATUSES)[number]
 
@@ -265,6 +266,8 @@ function applyBody(d: Draft, author: MemberId, me: Member, body: Body, ctx: Ctx)
     }
     case 'leave': {
       if (me.pendingLeave) return verdict('already-leaving')
+      // A cooperative with no active member has no validators: its ledger could never grow again.
+      if (!hasOtherStayingMember(d, author)) return verdict('last-member', 'every other active member is leaving: the last one cannot leave')
       d.setMember(author, { ...(d.members.get(author) as Member), pendingLeave: true })
       return OK
     }
@@ -528,8 +531,16 @@ export function newcomerStanding(initial: number): Standing {
   return { score, strikes: 0, dutiesDone: 0, dutiesMissed: 0, alpha: score * STANDING_PRIOR_EVENTS, beta: (STANDING_MAX - score) * STANDING_PRIOR_EVENTS, history: [] }
 }
 
+/** An active member other than `author` that is not leaving. */
+function hasOtherStayingMember(d: Draft, author: MemberId): boolean {
+  for (const [id, m] of d.members) if (id !== author && m.status === 'active' && !m.pendingLeave) return true
+  return false
+}
+
 function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
   const W = d.epoch.totalWeight
+  // The members as the close found them, for the rule that a close never empties the validator set.
+  const activeBefore = new Map([...d.members].filter(([, m]) => m.status === 'active'))
   const weights = new Map(d.epoch.validators.map((v) => [v.id, v.weight]))
   const nextEpoch = d.epoch.number + 1
 
@@ -610,6 +621,14 @@ function closeEpoch(d: Draft, ctx: Ctx): Uint8Array {
       pendingKey: null,
       exileReason: '',
     })
+  }
+
+  // A close never leaves the cooperative without validators (its ledger could never grow again).
+  // If every active member would leave or be exiled at once, nobody departs at this close: each
+  // keeps its record from before the close with the standing the close gave it, so whatever was
+  // pending (a leave, a conviction) is tried again at the next close.
+  if (![...d.members.values()].some((m) => m.status === 'active')) {
+    for (const [id, m] of activeBefore) d.setMember(id, { ...m, standing: (d.members.get(id) as Member).standing })
   }
 
   // Weights for the next epoch: full for active members (DESIGN.md §5.1 lets policy lower weight by

@@ -12,6 +12,9 @@ import { weightedMedian, effectiveValue, PARAMS } from '../../src/ledger/policy.
 import { stateRecords, stateRoot, type LedgerState } from '../../src/ledger/state.ts'
 import { Chain, makeGenesis, person, type Person } from './fixtures.ts'
 
+// PROP_RUNS=10000 for a long run; PROP_SEED=<n> replays the seed a failure printed.
+const RUNS = Number(process.env.PROP_RUNS ?? '100')
+const SEED = process.env.PROP_SEED === undefined ? undefined : Number(process.env.PROP_SEED)
 const people = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'].map(person) as Person[]
 const founders = people.slice(0, 4)
 const snapshot = (s: LedgerState): string => Buffer.from(encode(stateRecords(s, true))).toString('hex')
@@ -124,7 +127,7 @@ describe('state transition under random entries', () => {
           expect(snapshot(replay)).toBe(snapshot(chain.state))
         },
       ),
-      { numRuns: 100 },
+      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
     )
     // The generator must exercise both paths and many distinct rules, or the test proves little.
     expect(seen.get("ok") ?? 0).toBeGreaterThan(100)

@@ -228,6 +228,38 @@ describe('leave, exile by vote, sponsor strikes', () => {
     expect(submit(c, c.entry(D, { kind: 'announce', addrs: [] }))).toBe('author-not-active')
   })
 
+  it('the last active member cannot leave: a ledger without validators could never grow again', () => {
+    const c = chain()
+    for (const p of [A, B, C]) expect(submit(c, c.entry(p, { kind: 'leave' }))).toBe('ok')
+    const last = c.entry(D, { kind: 'leave' })
+    expect(checkEntry(c.state, last, c.time + 1000)).toMatchObject({ status: 'last-member', detail: expect.stringContaining('last one') })
+    expect(submit(c, last)).toBe('last-member')
+    c.finishEpoch()
+    expect(c.state.epoch.validators.map((v) => v.id)).toEqual([D.id])
+    expect(submit(c, c.entry(D, { kind: 'leave' }))).toBe('last-member')
+  })
+
+  it('a close that would leave nobody active departs nobody; what was pending is tried again at the next close', () => {
+    const c = chain()
+    c.block([
+      c.entry(A, { kind: 'leave' }),
+      c.entry(B, { kind: 'leave' }),
+      c.entry(C, { kind: 'leave' }),
+      c.entry(A, { kind: 'exile.propose', member: D.key, reason: 'r' }),
+      c.entry(B, { kind: 'exile.vote', member: D.key }),
+      c.entry(C, { kind: 'exile.vote', member: D.key }),
+    ])
+    expect(c.state.exiles.has(D.id)).toBe(true)
+    c.finishEpoch() // three leaves and an exile by vote at one close: nobody would remain
+    expect([...c.state.members.values()].map((m) => m.status)).toEqual(['active', 'active', 'active', 'active'])
+    expect(c.state.epoch.validators).toHaveLength(4)
+    expect(c.state.exiles.has(D.id)).toBe(false) // the vote was counted and spent
+    expect(c.state.members.get(A.id)?.pendingLeave).toBe(true)
+    c.finishEpoch() // the leaves again; dave, no longer being exiled, remains
+    expect(c.state.epoch.validators.map((v) => v.id)).toEqual([D.id])
+    expect(c.state.members.get(A.id)?.status).toBe('left')
+  })
+
   it('an exile vote passes above exileVoteWeight of W and takes effect at the boundary', () => {
     const c = chain()
     expect(submit(c, c.entry(A, { kind: 'exile.propose', member: D.key, reason: 'fraud' }))).toBe('ok')
