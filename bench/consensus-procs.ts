@@ -82,7 +82,7 @@ for (const n of sizes.length > 0 ? sizes : [4, 16]) {
     while (Date.now() < end) {
       const m = c.members[k % n]!
       // chunksPerAudit takes 1..12: every vote is a valid entry (the node answers 409 if not).
-      const r = (await call(m.data, 'POST', '/policy-vote', { param: 'chunksPerAudit', value: 1 + (k % 12) })) as { status?: string }
+      const r = (await call(m.data, 'POST', '/submit', { kind: 'policy.vote', param: 'chunksPerAudit', value: 1 + (k % 12) })) as { status?: string }
       if (r.status === 'submitted') ok++
       k++
       // Open loop: the k-th entry is due at started + k / rate.

@@ -47,6 +47,9 @@ export const ERROR_CODES = [
   'input.too-large',
   'input.not-found',
   'genesis.invalid',
+  // the ledger's answer to an entry the CLI submitted (exit 3), or no answer in time (exit 4)
+  'ledger.refused',
+  'ledger.not-final',
   // network (src/p2p/)
   'net.timeout',
   'net.too-large',

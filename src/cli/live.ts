@@ -7,7 +7,12 @@ import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { unpackSnapshot } from '../obligation/snapshot.ts'
 import { TrothError } from '../errors.ts'
 import { GENESIS_BYTES_MAX } from '../ledger/limits.ts'
-import { PARAMS, isParamName } from '../ledger/policy.ts'
+import { PARAMS, inRange, isParamName } from '../ledger/policy.ts'
+import { decodeSignedRequest, openRequest } from '../ledger/request.ts'
+import { REQUEST_BYTES_MAX } from '../ledger/limits.ts'
+import { toHex } from '../ledger/hash.ts'
+import { formatMemberId, isMemberId } from '../identity/member-id.ts'
+import { refusal } from './refusals.ts'
 import { CONTROL_FILE, type ControlInfo } from '../node/control.ts'
 import { Daemon, DELTA_MS_DEFAULT, IDLE_MS_DEFAULT } from '../node/daemon.ts'
 import { readFileCapped, type Io } from './io.ts'
@@ -157,15 +162,119 @@ export async function cmdCheckpoint(io: Io, o: { data: string; json: boolean }):
   io.out(String(v.note))
 }
 
-export async function cmdPolicyVote(io: Io, o: { data: string; param: string; value: string; json: boolean }): Promise<void> {
+/** How long a governance command waits for its entry to be final before exit 4. */
+export const SUBMIT_WAIT_MS_DEFAULT = 60_000
+
+export interface SubmitOptions {
+  readonly data: string
+  readonly wait: boolean
+  readonly json: boolean
+  readonly waitMs?: number
+}
+
+/**
+ * Have the node sign and submit an entry; unless told not to wait, wait until it is final.
+ * Refused now or dropped later: TrothError 'ledger.refused' with the ledger's reason (exit 3).
+ * Still pending when the wait ends: 'ledger.not-final' (exit 4). Returns the final height.
+ */
+async function submit(io: Io, o: SubmitOptions, body: Record<string, unknown>, done: string): Promise<void> {
+  const r = await call(o.data, 'POST', '/submit', body)
+  let v: Record<string, unknown>
+  try {
+    v = JSON.parse(r.text) as Record<string, unknown>
+  } catch {
+    throw new TrothError('net.protocol', `the node answered ${r.code} with something that is not JSON`)
+  }
+  if (r.code === 409) throw new TrothError('ledger.refused', refusal(String(v.status), String(v.detail ?? '')))
+  if (r.code !== 200) throw new TrothError('input.invalid', String(v.error ?? `the node answered ${r.code}`))
+  const entry = String(v.entry)
+  let outcome: Record<string, unknown> = { state: 'pending' }
+  const until = Date.now() + (o.waitMs ?? SUBMIT_WAIT_MS_DEFAULT)
+  while (o.wait && outcome.state === 'pending' && Date.now() < until) {
+    await sleep(150)
+    outcome = json(await call(o.data, 'GET', `/entry?hash=${entry}`))
+  }
+  if (outcome.state === 'dropped') throw new TrothError('ledger.refused', refusal(String(outcome.status), String(outcome.detail ?? '')))
+  if (o.wait && outcome.state !== 'final') {
+    throw new TrothError('ledger.not-final', `submitted (entry ${entry.slice(0, 16)}) but not final after ${Math.round((o.waitMs ?? SUBMIT_WAIT_MS_DEFAULT) / 1000)} s; troth status shows whether the network is finalizing`)
+  }
+  if (o.json) return io.out(`${JSON.stringify({ entry, ...outcome })}\n`)
+  io.out(`${done}${outcome.state === 'final' ? ` (final at height ${String(outcome.height)})` : ' (submitted; not final yet)'}\n`)
+}
+
+function memberArg(text: string, what: string): string {
+  if (!isMemberId(text)) throw usage(`${what} must be a MemberId (troth1…, as troth members or troth inductions print it)`)
+  return text
+}
+
+export async function cmdPolicyVote(io: Io, o: SubmitOptions & { param: string; value: string }): Promise<void> {
   if (!isParamName(o.param)) throw usage(`unknown policy parameter "${o.param}" (known: ${Object.keys(PARAMS).join(', ')})`)
   let value: number | null
   if (o.value === 'none') value = null
   else if (/^(0|[1-9][0-9]{0,15})$/.test(o.value)) value = Number(o.value)
   else throw usage(`VALUE must be a non-negative integer, or "none" to withdraw your vote`)
-  const v = json(await call(o.data, 'POST', '/policy-vote', { param: o.param, value }))
-  if (o.json) return io.out(`${JSON.stringify(v)}\n`)
-  io.out(`vote ${o.param} = ${value === null ? 'none' : value} submitted; it counts from the next epoch once final\n`)
+  if (value !== null && !inRange(o.param, value)) throw usage(`${o.param} must be within [${PARAMS[o.param].min}, ${PARAMS[o.param].max}]`)
+  await submit(io, o, { kind: 'policy.vote', param: o.param, value }, `vote ${o.param} = ${value === null ? 'none' : value} recorded; the effective value is recomputed at the next epoch`)
+}
+
+export async function cmdPolicy(io: Io, o: { data: string; json: boolean }): Promise<void> {
+  const v = json(await call(o.data, 'GET', '/policy'))
+  if (o.json) return io.out(`${JSON.stringify(v, null, 2)}\n`)
+  const params = v.params as Array<{ param: string; effective: number; genesis: number; min: number; max: number; votes: number; myVote: number | null }>
+  io.out(`policy in force in epoch ${String(v.epoch)} (weighted median of the standing votes; non-voters count at the genesis value)\n`)
+  io.out(table([['PARAMETER', 'EFFECTIVE', 'GENESIS', 'RANGE', 'VOTES', 'YOUR VOTE'], ...params.map((p) => [p.param, String(p.effective), String(p.genesis), `${p.min}..${p.max}`, String(p.votes), p.myVote === null ? '-' : String(p.myVote)])]))
+}
+
+export async function cmdInduct(io: Io, o: SubmitOptions & { request: string }): Promise<void> {
+  const bytes = readFileCapped(o.request, REQUEST_BYTES_MAX * 2, 'request')
+  let r
+  try {
+    r = openRequest(decodeSignedRequest(bytes))
+  } catch (err) {
+    throw new TrothError('input.invalid', `${o.request} is not a valid induction request: ${(err as Error).message}`)
+  }
+  const who = `${formatMemberId(r.key)} (${r.name})`
+  await submit(io, o, { kind: 'induct.vouch', request: toHex(bytes) }, `vouched for ${who}; troth inductions shows the window`)
+}
+
+export async function cmdObject(io: Io, o: SubmitOptions & { candidate: string; reason: string }): Promise<void> {
+  await submit(io, o, { kind: 'induct.object', candidate: memberArg(o.candidate, 'CANDIDATE'), reason: o.reason }, `objection to ${o.candidate} recorded`)
+}
+
+export async function cmdLeave(io: Io, o: SubmitOptions & { yes: boolean }): Promise<void> {
+  if (!o.yes) throw usage('leaving is final (a former member cannot be inducted again yet): run troth leave --yes to confirm')
+  await submit(io, o, { kind: 'leave' }, 'leave recorded; you stop being a member at the end of this epoch')
+}
+
+export async function cmdExilePropose(io: Io, o: SubmitOptions & { member: string; reason: string }): Promise<void> {
+  await submit(io, o, { kind: 'exile.propose', member: memberArg(o.member, 'MEMBER'), reason: o.reason }, `exile of ${o.member} proposed (your yes vote counts); others vote with troth exile vote ${o.member}`)
+}
+
+export async function cmdExileVote(io: Io, o: SubmitOptions & { member: string }): Promise<void> {
+  await submit(io, o, { kind: 'exile.vote', member: memberArg(o.member, 'PROPOSAL') }, `yes vote on the exile of ${o.member} recorded; counted at the epoch close`)
+}
+
+const when = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z')
+
+export async function cmdInductions(io: Io, o: { data: string; json: boolean }): Promise<void> {
+  const v = json(await call(o.data, 'GET', '/governance'))
+  if (o.json) return io.out(`${JSON.stringify({ epoch: v.epoch, time: v.time, inductions: v.inductions }, null, 2)}\n`)
+  const list = v.inductions as Array<{ candidate: string; name: string; vouches: Array<{ name: string }>; objections: Array<{ name: string }>; vouchWeight: number; vouchWeightNeeded: number; objectionWeight: number; objectionWeightLimit: number; windowClosesAt: number; expires: number; state: string }>
+  if (list.length === 0) return io.out('no open inductions\n')
+  io.out(table([['CANDIDATE', 'NAME', 'VOUCHES', 'OBJECTIONS', 'WINDOW CLOSES', 'EXPIRES', 'STATE'], ...list.map((i) => [
+    i.candidate, i.name,
+    `${i.vouchWeight / 1000}/${i.vouchWeightNeeded / 1000} ${i.vouches.map((x) => x.name).join(',')}`,
+    `${i.objectionWeight / 1000}/${i.objectionWeightLimit / 1000} ${i.objections.map((x) => x.name).join(',')}`,
+    when(i.windowClosesAt), when(i.expires), i.state,
+  ])]))
+}
+
+export async function cmdExileList(io: Io, o: { data: string; json: boolean }): Promise<void> {
+  const v = json(await call(o.data, 'GET', '/governance'))
+  if (o.json) return io.out(`${JSON.stringify({ epoch: v.epoch, totalWeight: v.totalWeight, exiles: v.exiles }, null, 2)}\n`)
+  const list = v.exiles as Array<{ member: string; name: string; reason: string; votes: string[]; yesWeight: number; passes: boolean; lapsesAt: number }>
+  if (list.length === 0) return io.out('no open exile proposals\n')
+  io.out(table([['MEMBER', 'NAME', 'YES', 'PASSES AT CLOSE', 'LAPSES', 'REASON'], ...list.map((x) => [x.member, x.name, `${x.yesWeight / 1000} of ${Number(v.totalWeight) / 1000}`, x.passes ? 'yes' : 'no', when(x.lapsesAt), x.reason])]))
 }
 
 /** Sealing reads and hashes the whole input first: allow an hour before giving up. */
@@ -231,6 +340,10 @@ export async function cmdDuties(io: Io, o: { data: string; json: boolean }): Pro
 export async function cmdMembers(io: Io, o: { data: string; json: boolean }): Promise<void> {
   const v = json(await call(o.data, 'GET', '/members'))
   if (o.json) return io.out(`${JSON.stringify(v, null, 2)}\n`)
-  const list = v.members as Array<{ id: string; name: string; status: string; weight: number; standing: number; strikes: number; dutiesDone: number; dutiesMissed: number; exileReason: string }>
-  io.out(table([['MEMBER', 'NAME', 'STATUS', 'WEIGHT', 'STANDING', 'STRIKES', 'DONE', 'MISSED', 'WHY'], ...list.map((m) => [m.id, m.name, m.status, String(m.weight / 1000), `${m.standing / 10}%`, String(m.strikes), String(m.dutiesDone), String(m.dutiesMissed), m.exileReason])]))
+  const list = v.members as Array<{ id: string; name: string; status: string; weight: number; standing: number; strikes: number; dutiesDone: number; dutiesMissed: number; exileReason: string; joinedEpoch: number; sponsors: string[] }>
+  const nameOf = new Map(list.map((m) => [m.id, m.name]))
+  io.out(table([['MEMBER', 'NAME', 'STATUS', 'WEIGHT', 'STANDING', 'STRIKES', 'DONE', 'MISSED', 'JOINED', 'SPONSORS', 'WHY'], ...list.map((m) => [
+    m.id, m.name, m.status, String(m.weight / 1000), `${m.standing / 10}%`, String(m.strikes), String(m.dutiesDone), String(m.dutiesMissed),
+    m.joinedEpoch === 0 ? 'founder' : `epoch ${m.joinedEpoch}`, m.sponsors.map((s) => nameOf.get(s) || s.slice(0, 14)).join(',') || '-', m.exileReason,
+  ])]))
 }

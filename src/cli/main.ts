@@ -1,5 +1,6 @@
 // The troth CLI (DESIGN.md §8): parse, call, print. Offline commands here: init, id, request,
-// genesis, inspect. Exit codes: 0 ok, 1 operating error (a one-line message), 2 usage error.
+// genesis, inspect; live ones in live.ts. Exit codes: 0 ok, 1 operating error (a one-line
+// message), 2 usage error, 3 refused by the ledger (the reason), 4 not final in time, 70 a bug.
 
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
@@ -7,11 +8,18 @@ import { basename } from 'node:path'
 import { TrothError } from '../errors.ts'
 import { processIo, type Io } from './io.ts'
 import { cmdGenesis, cmdId, cmdInit, cmdInspect, cmdRequest } from './offline.ts'
-import { cmdCheckpoint, cmdDuties, cmdFetch, cmdMembers, cmdPolicyVote, cmdSeal, cmdSnapshots, cmdStart, cmdStatus } from './live.ts'
+import {
+  cmdCheckpoint, cmdDuties, cmdExileList, cmdExilePropose, cmdExileVote, cmdFetch, cmdInduct, cmdInductions, cmdLeave, cmdMembers, cmdObject, cmdPolicy, cmdPolicyVote,
+  cmdSeal, cmdSnapshots, cmdStart, cmdStatus, SUBMIT_WAIT_MS_DEFAULT,
+} from './live.ts'
 
 export const EXIT_OK = 0
 export const EXIT_ERROR = 1
 export const EXIT_USAGE = 2
+/** The ledger refused the entry (the reason is printed). */
+export const EXIT_REFUSED = 3
+/** The entry was accepted by the node but is not final yet when the wait ended. */
+export const EXIT_NOT_FINAL = 4
 export const EXIT_INTERNAL = 70
 
 function version(): string {
@@ -25,12 +33,39 @@ function version(): string {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
+/** An example under --help (every command has one). */
+function example(cmd: Command, text: string): void {
+  cmd.addHelpText('after', `\nExample:\n  ${text}\n`)
+}
+
+interface SubmitFlags {
+  data: string
+  json?: boolean
+  wait: boolean
+  waitSeconds: string
+}
+
+/** The options every command that submits an entry shares. */
+function submitting(cmd: Command): Command {
+  return cmd
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--no-wait', 'return once the node accepted the entry, not when it is final')
+    .addOption(new Option('--wait-seconds <s>', 'how long to wait for finality before exit 4').default(String(SUBMIT_WAIT_MS_DEFAULT / 1000)))
+    .option('--json', 'print JSON')
+}
+
+function flags(o: SubmitFlags): { data: string; json: boolean; wait: boolean; waitMs: number } {
+  if (!/^[1-9][0-9]{0,4}$/.test(o.waitSeconds)) throw new TrothError('input.invalid', 'usage: --wait-seconds must be a whole number of seconds in [1, 99999]')
+  return { data: o.data, json: o.json === true, wait: o.wait, waitMs: Number(o.waitSeconds) * 1000 }
+}
+
 export function buildProgram(io: Io): Command {
   const program = new Command('troth')
   program
     .description('A ledger node for cooperatives whose members are people, not coins.')
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
 
@@ -111,15 +146,78 @@ export function buildProgram(io: Io): Command {
     .option('--json', 'print JSON')
     .action(async (o: { data: string; json?: boolean }) => cmdCheckpoint(io, { data: o.data, json: o.json === true }))
 
-  const policy = program.command('policy').description('persistent democracy over the policy parameters')
-  policy
-    .command('vote')
-    .description('cast or change your standing vote for a parameter (VALUE "none" withdraws it)')
-    .argument('<param>', 'parameter name')
-    .argument('<value>', 'integer value, or none')
+  const policy = program
+    .command('policy')
+    .description('the policy in force: each parameter\'s effective value, genesis value, range and votes')
+    // `policy vote … --data` is vote's option, not policy's; and policy's --data is checked in its
+    // action (a required option here would be demanded of `policy vote` too).
+    .enablePositionalOptions()
+    .option('--data <dir>', 'data directory of the running node (required)')
+    .option('--json', 'print JSON')
+    .action(async (o: { data?: string; json?: boolean }) => {
+      if (o.data === undefined) throw new TrothError('input.invalid', "usage: required option '--data <dir>' not specified")
+      await cmdPolicy(io, { data: o.data, json: o.json === true })
+    })
+  example(policy, 'troth policy --data ~/.troth')
+  submitting(
+    policy
+      .command('vote')
+      .description('cast or change your standing vote for a parameter (VALUE "none" withdraws it); counts from the next epoch')
+      .argument('<param>', 'parameter name (troth policy lists them)')
+      .argument('<value>', 'integer value, or none'),
+  ).action(async (param: string, value: string, o: SubmitFlags) => cmdPolicyVote(io, { ...flags(o), param, value }))
+  example(policy.commands.find((c) => c.name() === 'vote') as Command, 'troth policy vote chunksPerAudit 6 --data ~/.troth')
+
+  const induct = submitting(
+    program
+      .command('induct')
+      .description('vouch for a candidate: submit their induction request (made with troth request) as an induct.vouch')
+      .argument('<request-file>', 'the candidate\'s request file'),
+  ).action(async (request: string, o: SubmitFlags) => cmdInduct(io, { ...flags(o), request }))
+  example(induct, 'troth induct carol.request --data ~/.troth')
+
+  const object = submitting(
+    program
+      .command('object')
+      .description('object to an open induction; enough objection weight stops it')
+      .argument('<candidate>', 'the candidate\'s MemberId (troth inductions lists them)')
+      .requiredOption('--reason <text>', 'why (recorded in the ledger, at most 256 bytes)'),
+  ).action(async (candidate: string, o: SubmitFlags & { reason: string }) => cmdObject(io, { ...flags(o), candidate, reason: o.reason }))
+  example(object, 'troth object troth1abc… --reason "nobody has met them" --data ~/.troth')
+
+  const inductions = program
+    .command('inductions')
+    .description('open inductions: vouches, objections, when the window closes, what each still needs')
     .requiredOption('--data <dir>', 'data directory of the running node')
     .option('--json', 'print JSON')
-    .action(async (param: string, value: string, o: { data: string; json?: boolean }) => cmdPolicyVote(io, { data: o.data, param, value, json: o.json === true }))
+    .action(async (o: { data: string; json?: boolean }) => cmdInductions(io, { data: o.data, json: o.json === true }))
+  example(inductions, 'troth inductions --data ~/.troth')
+
+  const leave = submitting(
+    program.command('leave').description('leave the cooperative at the end of this epoch (final: needs --yes)').option('--yes', 'confirm'),
+  ).action(async (o: SubmitFlags & { yes?: boolean }) => cmdLeave(io, { ...flags(o), yes: o.yes === true }))
+  example(leave, 'troth leave --yes --data ~/.troth')
+
+  const exile = program.command('exile').description('exile by vote: propose, vote, list open proposals')
+  const propose = submitting(
+    exile
+      .command('propose')
+      .description('propose to exile a member (your yes vote counts); it passes above exileVoteWeight of the weight at an epoch close')
+      .argument('<member>', 'the member\'s MemberId')
+      .requiredOption('--reason <text>', 'why (recorded in the ledger, at most 256 bytes)'),
+  ).action(async (member: string, o: SubmitFlags & { reason: string }) => cmdExilePropose(io, { ...flags(o), member, reason: o.reason }))
+  example(propose, 'troth exile propose troth1abc… --reason "sold their vote" --data ~/.troth')
+  const vote = submitting(
+    exile.command('vote').description('vote yes on an open exile proposal').argument('<proposal>', 'the MemberId the proposal targets (troth exile list)'),
+  ).action(async (member: string, o: SubmitFlags) => cmdExileVote(io, { ...flags(o), member }))
+  example(vote, 'troth exile vote troth1abc… --data ~/.troth')
+  const list = exile
+    .command('list')
+    .description('open exile proposals, their yes weight, and whether they pass at the next close')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; json?: boolean }) => cmdExileList(io, { data: o.data, json: o.json === true }))
+  example(list, 'troth exile list --data ~/.troth')
 
   program
     .command('seal')
@@ -159,6 +257,25 @@ export function buildProgram(io: Io): Command {
     .option('--json', 'print JSON')
     .action(async (o: { data: string; json?: boolean }) => cmdMembers(io, { data: o.data, json: o.json === true }))
 
+  const examples: Record<string, string> = {
+    init: 'troth init --data ~/.troth --name alice',
+    id: 'troth id --data ~/.troth',
+    request: 'troth request --data ~/.troth --genesis coop.genesis --out alice.request',
+    genesis: 'troth genesis --name coop --founder alice.request --founder bob.request --out coop.genesis',
+    inspect: 'troth inspect coop.genesis',
+    start: 'troth start --data ~/.troth --genesis coop.genesis --listen /ip4/0.0.0.0/tcp/7700 --bootstrap /ip4/192.0.2.7/tcp/7700/p2p/12D3KooW…',
+    status: 'troth status --data ~/.troth',
+    checkpoint: 'troth checkpoint --data ~/.troth > latest.checkpoint',
+    seal: 'troth seal ~/photos/2026 --data ~/.troth',
+    fetch: 'troth fetch 5d41…c2 --out restored --data ~/.troth',
+    snapshots: 'troth snapshots --data ~/.troth',
+    duties: 'troth duties --data ~/.troth',
+    members: 'troth members --data ~/.troth --json',
+  }
+  for (const c of program.commands) {
+    const text = examples[c.name()]
+    if (text !== undefined) example(c, text)
+  }
   return program
 }
 
@@ -179,6 +296,8 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     }
     if (err instanceof TrothError) {
       io.err(`troth: ${err.message}\n`)
+      if (err.code === 'ledger.refused') return EXIT_REFUSED
+      if (err.code === 'ledger.not-final') return EXIT_NOT_FINAL
       return err.code === 'input.invalid' && /^usage:/.test(err.message) ? EXIT_USAGE : EXIT_ERROR
     }
     io.err(`troth: internal error: ${(err as Error).message ?? String(err)}\n`)

@@ -1,6 +1,6 @@
 // The local control API (DESIGN.md §8): HTTP on 127.0.0.1 only, every request authenticated by
 // a bearer token that only the data dir's owner can read (DIR/control.json, mode 0600). The CLI's
-// live commands (status, checkpoint, policy vote) go through it; /metrics is Prometheus text.
+// live commands (status, governance, seal, fetch...) go through it; /metrics is Prometheus text.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
@@ -8,8 +8,9 @@ import { rmSync, writeFileSync, renameSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { TrothError } from '../errors.ts'
 import { CompactRange } from '../ledger/merkle.ts'
-import { toHex } from '../ledger/hash.ts'
-import { PARAMS, isParamName, inRange } from '../ledger/policy.ts'
+import { sha256, toHex } from '../ledger/hash.ts'
+import type { Body } from '../ledger/entry.ts'
+import { governanceOf, parseSubmission, policyOf } from './governance.ts'
 import type { Daemon } from './daemon.ts'
 
 export const CONTROL_FILE = 'control.json'
@@ -145,23 +146,28 @@ async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expe
     if (latest === undefined) return reply(res, 404, { error: 'no sealed checkpoint yet (the first epoch has not ended)' })
     return reply(res, 200, { epoch: latest[0], note: latest[1] })
   }
-  if (req.method === 'POST' && url.pathname === '/policy-vote') {
-    let body: { param?: unknown; value?: unknown }
+  if (req.method === 'POST' && url.pathname === '/submit') {
+    let body: Body
     try {
-      body = (await readBody(req)) as typeof body
+      body = parseSubmission(await readBody(req))
     } catch (err) {
       return reply(res, 400, { error: (err as Error).message })
     }
-    const param = body.param
-    const value = body.value
-    if (typeof param !== 'string' || !isParamName(param)) return reply(res, 400, { error: `unknown policy parameter ${JSON.stringify(param)}` })
-    if (value !== null && (typeof value !== 'number' || !inRange(param, value))) {
-      return reply(res, 400, { error: `${param} must be an integer in [${PARAMS[param].min}, ${PARAMS[param].max}] (or null to withdraw)` })
-    }
-    const r = await d.replica.submitOwn({ kind: 'policy.vote', param, value: value as number | null })
-    if (r.status !== 'ok') return reply(res, 409, { error: `entry refused: ${r.status}` })
-    return reply(res, 200, { status: 'submitted', entry: toHex(r.wire).slice(0, 16) })
+    if (d.store.state.members.get(d.id) === undefined) return reply(res, 409, { error: 'refused (not-a-member): this node\'s key is not a member of the cooperative', status: 'not-a-member', detail: '' })
+    const r = await d.replica.submitOwn(body)
+    const entry = toHex(sha256(r.wire))
+    if (r.status !== 'ok') return reply(res, 409, { error: `refused (${r.status})${r.detail === '' ? '' : `: ${r.detail}`}`, status: r.status, detail: r.detail, entry })
+    return reply(res, 200, { status: 'submitted', entry })
   }
+  if (req.method === 'GET' && url.pathname === '/entry') {
+    const hash = url.searchParams.get('hash') ?? ''
+    if (!/^[0-9a-f]{64}$/.test(hash)) return reply(res, 400, { error: 'hash must be 64 lowercase hex characters' })
+    const o = d.replica.outcome(hash)
+    if (o === undefined) return reply(res, 404, { error: `no own entry ${hash} submitted since the node started` })
+    return reply(res, 200, o)
+  }
+  if (req.method === 'GET' && url.pathname === '/governance') return reply(res, 200, governanceOf(d.store.state))
+  if (req.method === 'GET' && url.pathname === '/policy') return reply(res, 200, policyOf(d.store.state, d.id))
   if (req.method === 'POST' && url.pathname === '/seal') {
     let body: { path?: unknown }
     try {

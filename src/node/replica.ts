@@ -5,11 +5,11 @@
 
 import { TrothError } from '../errors.ts'
 import { formatMemberId, parseMemberId } from '../identity/member-id.ts'
-import { applyBlock, buildBlock, checkEntry, type Applied } from '../ledger/apply.ts'
+import { applyBlock, buildBlock, checkEntry, ENTRY_STATUSES, type Applied } from '../ledger/apply.ts'
 import { blockHash, decodeBlock, type Block } from '../ledger/block.ts'
 import { asArray, asBytes, asMap, asText, asUint, decode, encode, type CborValue } from '../ledger/encoding.ts'
 import { decodeSignedEntry, encodeSignedEntry, signEntry } from '../ledger/entry.ts'
-import { bytesEqual, toHex } from '../ledger/hash.ts'
+import { bytesEqual, sha256, toHex } from '../ledger/hash.ts'
 import { ENTRY_BYTES_MAX, MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { consistencyProof, verifyConsistency, type NodeReader } from '../ledger/merkle.ts'
 import type { LedgerState } from '../ledger/state.ts'
@@ -33,6 +33,14 @@ export const SYNC_RESPONSE_BYTES_MAX = 4 * 1024 * 1024 + 32 * 1024
 export const CERT_VIEWS_MAX = 64
 /** Entries from one author may run this far ahead of its finalized seq in the mempool. */
 export const MEMPOOL_SEQ_AHEAD_MAX = 64
+/** Own entries whose fate the node remembers for the CLI (oldest forgotten first). */
+export const OUTCOMES_MAX = 10_000
+
+/** The fate of an own entry: waiting, in a finalized block, or dropped with the ledger's reason. */
+export type EntryOutcome =
+  | { readonly state: 'pending' }
+  | { readonly state: 'final'; readonly height: number }
+  | { readonly state: 'dropped'; readonly status: string; readonly detail: string }
 /** Refusals an honest peer causes by timing alone (its view is a block or an epoch away from
  * ours, or the entry was finalized meanwhile): dropped without a penalty. */
 const TIMING_REFUSALS: ReadonlySet<string> = new Set(['duplicate', 'bad-seq', 'mempool-full', 'wrong-epoch', 'already-reported', 'not-assigned', 'no-such-snapshot'])
@@ -155,6 +163,7 @@ export class Replica {
   private checkpointDue = new Map<number, { at: number; tries: number; set: ValidatorSet; body: string }>()
   /** Own submitted entries waiting for finality (for latency figures). */
   private submittedAt = new Map<string, number>()
+  private readonly outcomes = new Map<string, EntryOutcome>()
   readonly finality: number[] = []
   /** The last finalized blocks (height, hash, log size and root after it), newest last. */
   readonly recent: Array<{ height: number; hash: string; logSize: number; logRoot: string }> = []
@@ -272,18 +281,34 @@ export class Replica {
 
   /** Sign and submit an entry as this member, with the next free seq (inside the queue, so two
    * submissions never take the same seq). */
-  submitOwn(body: Parameters<typeof signEntry>[1]['body']): Promise<{ status: string; wire: Uint8Array }> {
+  submitOwn(body: Parameters<typeof signEntry>[1]['body']): Promise<{ status: string; detail: string; wire: Uint8Array }> {
     if (this.cfg.me === null) return Promise.reject(new TrothError('input.invalid', 'this node has no member key'))
-    let out: { status: string; wire: Uint8Array } = { status: 'stopped', wire: new Uint8Array(0) }
+    let out: { status: string; detail: string; wire: Uint8Array } = { status: 'stopped', detail: 'the node is stopping', wire: new Uint8Array(0) }
     return this.run(() => {
       const wire = this.signOwn(body)
-      const status = this.admit(wire)
-      if (status === 'ok') {
+      const v = this.admitWithDetail(wire)
+      if (v.status === 'ok') {
         this.cfg.env.gossipEntry(wire)
         this.submittedAt.set(toHex(wire), this.cfg.env.now())
+        this.noteOutcome(wire, { state: 'pending' })
+      } else {
+        // The seq it took is free again.
+        this.revalidate(false)
       }
-      out = { status, wire }
+      out = { status: v.status, detail: v.detail, wire }
     }).then(() => out)
+  }
+
+  /** What became of an own entry submitted since the node started (by its entry hash, hex). */
+  outcome(entryHash: string): EntryOutcome | undefined {
+    return this.outcomes.get(entryHash)
+  }
+
+  private noteOutcome(wire: Uint8Array, o: EntryOutcome): void {
+    const key = toHex(sha256(wire))
+    this.outcomes.delete(key)
+    this.outcomes.set(key, o)
+    if (this.outcomes.size > OUTCOMES_MAX) this.outcomes.delete(this.outcomes.keys().next().value as string)
   }
 
   /** An own entry with the next seq free after the finalized one and those in the mempool. */
@@ -294,6 +319,13 @@ export class Replica {
     for (const e of this.mempool.values()) if (e.author === me.id && e.seq >= seq) seq = e.seq + 1
     this.nextSeq = seq
     return encodeSignedEntry(signEntry(me.seed, { net: state.meta.net, author: parseMemberId(me.id), seq, time: this.cfg.env.now(), body }))
+  }
+
+  /** admit(), with the ledger's sentence for a refusal the state machine gave. */
+  private admitWithDetail(wire: Uint8Array): { status: string; detail: string } {
+    const status = this.admit(wire)
+    if (status === 'ok' || !(ENTRY_STATUSES as readonly string[]).includes(status)) return { status, detail: '' }
+    return { status, detail: checkEntry(this.cfg.ledger.state, wire, this.cfg.env.now()).detail }
   }
 
   /** Mempool admission: decodable, for this net, by an active member, signed, seq in a window. */
@@ -492,6 +524,7 @@ export class Replica {
         if (t !== undefined) {
           this.finality.push(now - t)
           this.submittedAt.delete(key)
+          this.noteOutcome(e, { state: 'final', height: block.height })
         }
       }
     }
@@ -529,7 +562,12 @@ export class Replica {
       if (first[1].seq !== (state.members.get(author)?.seq ?? 0) + 1) continue // its predecessor may still come
       const v = checkEntry(state, first[1].wire, Math.max(now, state.meta.lastTime))
       if (v.status === 'ok') continue
-      for (const [k] of list) this.mempool.delete(k)
+      for (const [k, e] of list) {
+        this.mempool.delete(k)
+        if (author === me && this.submittedAt.delete(k)) {
+          this.noteOutcome(e.wire, k === first[0] ? { state: 'dropped', status: v.status, detail: v.detail } : { state: 'dropped', status: 'after-refused', detail: `an earlier entry of yours (seq ${first[1].seq}) was refused: ${v.status}` })
+        }
+      }
       this.cfg.env.log('mempool.dropped', { author, seq: first[1].seq, entries: list.length, status: v.status, detail: v.detail })
     }
     if (me !== undefined) {

@@ -132,7 +132,7 @@ describe('state transition under random entries', () => {
     // The generator must exercise both paths and many distinct rules, or the test proves little.
     expect(seen.get("ok") ?? 0).toBeGreaterThan(100)
     expect(seen.size).toBeGreaterThanOrEqual(20)
-  })
+  }, Math.max(60_000, RUNS * 1_000))
 })
 
 describe('weighted median', () => {

@@ -57,6 +57,15 @@ export class Cluster {
     if (g.code !== 0) throw new Error(`genesis failed: ${g.stderr}`)
   }
 
+  /** A node that is not a founder (a candidate): its key and data dir; start() runs it. */
+  addNode(name: string): number {
+    const data = join(this.dir, name)
+    const r = troth(['init', '--data', data, '--name', name, '--insecure-plain-key'])
+    if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`)
+    this.members.push(new Member(this.members.length, data, r.stdout.trim()))
+    return this.members.length - 1
+  }
+
   /** Start a member, bootstrapping to every other running member; resolves once it listens. */
   async start(i: number, env: Record<string, string> = {}): Promise<void> {
     const m = this.members[i] as Member
