@@ -1,7 +1,7 @@
 // Live commands (DESIGN.md §8): `start` runs the daemon; status, checkpoint and policy vote talk
 // to a running daemon through its control API (127.0.0.1, token in DIR/control.json).
 
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { unpackSnapshot } from '../obligation/snapshot.ts'
@@ -10,13 +10,18 @@ import { GENESIS_BYTES_MAX } from '../ledger/limits.ts'
 import { PARAMS, inRange, isParamName } from '../ledger/policy.ts'
 import { decodeSignedRequest, openRequest } from '../ledger/request.ts'
 import { REQUEST_BYTES_MAX } from '../ledger/limits.ts'
-import { toHex } from '../ledger/hash.ts'
-import { formatMemberId, isMemberId } from '../identity/member-id.ts'
+import { fromHex, toHex } from '../ledger/hash.ts'
+import { formatMemberId, isMemberId, parseMemberId } from '../identity/member-id.ts'
 import { refusal } from './refusals.ts'
 import { CONTROL_FILE, type ControlInfo } from '../node/control.ts'
 import { Daemon, DELTA_MS_DEFAULT, IDLE_MS_DEFAULT } from '../node/daemon.ts'
-import { readFileCapped, type Io } from './io.ts'
-import { unlockKey } from './offline.ts'
+import { readFileCapped, writeNewFile, type Io } from './io.ts'
+import { passphraseFor, readGenesisFile, unlockKey } from './offline.ts'
+import { createKeystore, loadKeystore, readKeystorePublic } from '../identity/keystore.ts'
+import { generateSeed } from '../identity/ed25519.ts'
+import { signKeyProof } from '../ledger/entry.ts'
+import { keyPath } from '../node/data-dir.ts'
+import { syncDir } from '../fsync.ts'
 
 function usage(message: string): TrothError {
   return new TrothError('input.invalid', `usage: ${message}`)
@@ -28,34 +33,54 @@ function parseMs(text: string | undefined, what: string, fallback: number): numb
   return Number(text)
 }
 
+export const nextKeyPath = (data: string): string => `${keyPath(data)}.next`
+
+/** The public key of DIR/key.next, if a rotation left one. */
+function nextKeyOf(data: string): Uint8Array | null {
+  if (!existsSync(nextKeyPath(data))) return null
+  return readKeystorePublic(nextKeyPath(data)).publicKey
+}
+
 export async function cmdStart(
   io: Io,
   o: { data: string; genesis: string; listen: string[]; bootstrap: string[]; idleMs?: string | undefined; deltaMs?: string | undefined },
 ): Promise<void> {
   if (o.listen.length === 0) throw usage('at least one --listen multiaddr is required, e.g. /ip4/127.0.0.1/tcp/7700')
   const genesis = readFileCapped(o.genesis, GENESIS_BYTES_MAX, 'genesis')
-  const ks = await unlockKey(io, o.data)
-  const daemon = await Daemon.start({
-    data: o.data,
-    seed: ks.seed,
-    genesis,
-    listen: o.listen,
-    bootstrap: o.bootstrap,
-    idleMs: parseMs(o.idleMs, '--idle-ms', IDLE_MS_DEFAULT),
-    deltaMs: parseMs(o.deltaMs, '--delta-ms', DELTA_MS_DEFAULT),
-    log: (line) => io.out(`${line}\n`),
-  })
-  // Run until told to stop; stop cleanly (the WAL and the store are durable at every step, so
-  // a kill -9 is survivable too — this just closes sockets and files tidily).
-  await new Promise<void>((resolve) => {
+  const idleMs = parseMs(o.idleMs, '--idle-ms', IDLE_MS_DEFAULT)
+  const deltaMs = parseMs(o.deltaMs, '--delta-ms', DELTA_MS_DEFAULT)
+  // Kept for a key rotation: key.next is sealed with the same passphrase as key.
+  const pass = await passphraseFor(io, o.data)
+  let seed = loadKeystore(keyPath(o.data), { passphrase: pass }).seed
+  const stopped = new Promise<'stop'>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop)
       process.off('SIGINT', stop)
-      void daemon.stop().finally(resolve)
+      resolve('stop')
     }
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
   })
+  // Run until told to stop; stop cleanly (the WAL and the store are durable at every step, so a
+  // kill -9 is survivable too — this just closes sockets and files tidily). A change of our key
+  // in the ledger restarts the daemon in this process (DESIGN.md §6, docs/governance.md).
+  for (;;) {
+    const daemon = await Daemon.start({ data: o.data, seed, genesis, listen: o.listen, bootstrap: o.bootstrap, idleMs, deltaMs, nextKey: nextKeyOf(o.data), log: (line) => io.out(`${line}\n`) })
+    const why = await Promise.race([stopped, daemon.keyChange])
+    await daemon.stop()
+    if (why === 'stop') return
+    if (why === 'replaced') {
+      throw new TrothError('input.invalid', `this node's key no longer belongs to its member: a key recovery replaced it. The member's node now runs with the new key; this data dir cannot act for it (keep it only for its records)`)
+    }
+    if (why === 'switch') {
+      // The rotation took effect at the epoch close: key.next becomes the key, durably, and the
+      // old secret is gone from the disk. A crash before the rename repeats this on restart.
+      renameSync(nextKeyPath(o.data), keyPath(o.data))
+      await syncDir(o.data)
+      io.out(`${JSON.stringify({ t: Date.now(), event: 'key.switched' })}\n`)
+    }
+    seed = loadKeystore(keyPath(o.data), { passphrase: pass }).seed
+  }
 }
 
 function controlInfo(data: string): ControlInfo {
@@ -346,4 +371,108 @@ export async function cmdMembers(io: Io, o: { data: string; json: boolean }): Pr
     m.id, m.name, m.status, String(m.weight / 1000), `${m.standing / 10}%`, String(m.strikes), String(m.dutiesDone), String(m.dutiesMissed),
     m.joinedEpoch === 0 ? 'founder' : `epoch ${m.joinedEpoch}`, m.sponsors.map((s) => nameOf.get(s) || s.slice(0, 14)).join(',') || '-', m.exileReason,
   ])]))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys (DESIGN.md §6): a planned rotation, and recovery of a lost key.
+
+/** A recovery request: what a member who lost its key hands to its sponsors (JSON, one object). */
+export const RECOVERY_FORMAT = 'troth-key-recovery/v1'
+export const RECOVERY_FILE_BYTES_MAX = 4096
+
+interface NodeIdentity {
+  id: string
+  net: string
+}
+
+async function nodeIdentity(data: string): Promise<NodeIdentity> {
+  const s = json(await call(data, 'GET', '/status'))
+  return { id: String(s.id), net: String(s.net) }
+}
+
+export async function cmdKeyRotate(io: Io, o: SubmitOptions): Promise<void> {
+  const me = await nodeIdentity(o.data)
+  const next = nextKeyPath(o.data)
+  if (existsSync(next)) {
+    const pending = (json(await call(o.data, 'GET', '/members')).members as Array<{ id: string; pendingKey: string | null }>).find((m) => m.id === me.id)?.pendingKey
+    if (pending === formatMemberId(readKeystorePublic(next).publicKey)) {
+      throw new TrothError('ledger.refused', refusal('key-pending', 'a rotation to the key in key.next is recorded already; the node switches to it at the end of this epoch'))
+    }
+    rmSync(next) // left by a rotation the ledger refused or never saw: no member holds it
+  }
+  const pass = await passphraseFor(io, o.data)
+  const current = loadKeystore(keyPath(o.data), { passphrase: pass }) // the same passphrase seals the next key
+  current.seed.wipe()
+  const seed = generateSeed()
+  let body: Record<string, unknown>
+  try {
+    const ks = createKeystore(next, { seed, name: current.name, ...(pass === undefined ? { plain: true } : { passphrase: pass }) })
+    const keySig = signKeyProof(seed, fromHex(me.net), parseMemberId(me.id), ks.publicKey)
+    body = { kind: 'key.rotate', key: formatMemberId(ks.publicKey), keySig: toHex(keySig) }
+  } finally {
+    seed.fill(0)
+  }
+  try {
+    await submit(io, o, body, `rotation to key ${String(body.key)} recorded; the node switches to it when this epoch ends (your MemberId stays ${me.id})`)
+  } catch (err) {
+    // Refused or dropped: nobody will ever hold this key. Not final in time: keep it, it may yet be.
+    if (err instanceof TrothError && err.code === 'ledger.refused') rmSync(next, { force: true })
+    throw err
+  }
+}
+
+export async function cmdKeyRecoverRequest(io: Io, o: { data: string; member: string; genesis: string; out: string; json: boolean }): Promise<void> {
+  const member = memberArg(o.member, '--member')
+  const net = readGenesisFile(o.genesis).net
+  const ks = await unlockKey(io, o.data)
+  try {
+    const key = formatMemberId(ks.publicKey)
+    if (key === member) throw usage('--member is this data dir\'s own key: run troth init --data NEW_DIR for a new key, and make the request there')
+    const keySig = signKeyProof(ks.seed, net, parseMemberId(member), ks.publicKey)
+    const doc = { format: RECOVERY_FORMAT, net: toHex(net), member, key, keySig: toHex(keySig) }
+    writeNewFile(o.out, new TextEncoder().encode(`${JSON.stringify(doc, null, 2)}\n`))
+    if (o.json) return io.out(`${JSON.stringify({ ...doc, out: o.out })}\n`)
+    io.out(`recovery request for ${member} to the new key ${key} written to ${o.out}\n`)
+    io.err('give it to your sponsors (or enough members): each runs troth key recover support FILE; it takes effect after the recovery delay\n')
+  } finally {
+    ks.seed.wipe()
+  }
+}
+
+/** A recovery request file, strictly: the right format, fields and sizes, nothing else. */
+export function readRecoveryFile(path: string): { net: string; member: string; key: string; keySig: string } {
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(readFileCapped(path, RECOVERY_FILE_BYTES_MAX, 'recovery request'))
+  let v: Record<string, unknown>
+  try {
+    v = JSON.parse(text) as Record<string, unknown>
+  } catch {
+    throw new TrothError('input.invalid', `${path} is not a recovery request (not JSON)`)
+  }
+  const fields = ['format', 'net', 'member', 'key', 'keySig']
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).some((k) => !fields.includes(k))) throw new TrothError('input.invalid', `${path} is not a recovery request (unexpected fields)`)
+  if (v.format !== RECOVERY_FORMAT) throw new TrothError('input.invalid', `${path} is not a ${RECOVERY_FORMAT} request`)
+  if (typeof v.net !== 'string' || !/^[0-9a-f]{64}$/.test(v.net)) throw new TrothError('input.invalid', `${path}: net must be 64 hex characters`)
+  if (!isMemberId(v.member) || !isMemberId(v.key)) throw new TrothError('input.invalid', `${path}: member and key must be MemberIds`)
+  if (typeof v.keySig !== 'string' || !/^[0-9a-f]{128}$/.test(v.keySig)) throw new TrothError('input.invalid', `${path}: keySig must be 128 hex characters`)
+  return { net: v.net, member: v.member, key: v.key, keySig: v.keySig }
+}
+
+export async function cmdKeyRecoverSupport(io: Io, o: SubmitOptions & { file: string }): Promise<void> {
+  const r = readRecoveryFile(o.file)
+  const me = await nodeIdentity(o.data)
+  if (r.net !== me.net) throw new TrothError('ledger.refused', refusal('wrong-net', 'the recovery request is for another cooperative'))
+  await submit(io, o, { kind: 'key.recover', member: r.member, key: r.key, keySig: r.keySig }, `support for re-keying ${r.member} to ${r.key} recorded; troth key recover list shows the recovery`)
+}
+
+export async function cmdKeyRecoverCancel(io: Io, o: SubmitOptions): Promise<void> {
+  const me = await nodeIdentity(o.data)
+  await submit(io, o, { kind: 'key.recover', member: me.id, cancel: true }, `the open recovery of ${me.id} is cancelled; your key stays`)
+}
+
+export async function cmdKeyRecoverList(io: Io, o: { data: string; json: boolean }): Promise<void> {
+  const v = json(await call(o.data, 'GET', '/governance'))
+  if (o.json) return io.out(`${JSON.stringify({ epoch: v.epoch, totalWeight: v.totalWeight, recoveries: v.recoveries }, null, 2)}\n`)
+  const list = v.recoveries as Array<{ member: string; name: string; key: string; supporters: string[]; supportWeight: number; effectiveFrom: number; lapsesAt: number }>
+  if (list.length === 0) return io.out('no open key recoveries\n')
+  io.out(table([['MEMBER', 'NAME', 'SUPPORT', 'NOT BEFORE', 'LAPSES', 'NEW KEY'], ...list.map((r) => [r.member, r.name, `${r.supportWeight / 1000} of ${Number(v.totalWeight) / 1000} (${r.supporters.length})`, when(r.effectiveFrom), when(r.lapsesAt), r.key])]))
 }

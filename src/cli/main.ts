@@ -9,7 +9,7 @@ import { TrothError } from '../errors.ts'
 import { processIo, type Io } from './io.ts'
 import { cmdGenesis, cmdId, cmdInit, cmdInspect, cmdRequest } from './offline.ts'
 import {
-  cmdCheckpoint, cmdDuties, cmdExileList, cmdExilePropose, cmdExileVote, cmdFetch, cmdInduct, cmdInductions, cmdLeave, cmdMembers, cmdObject, cmdPolicy, cmdPolicyVote,
+  cmdCheckpoint, cmdDuties, cmdExileList, cmdExilePropose, cmdExileVote, cmdFetch, cmdInduct, cmdInductions, cmdKeyRecoverCancel, cmdKeyRecoverList, cmdKeyRecoverRequest, cmdKeyRecoverSupport, cmdKeyRotate, cmdLeave, cmdMembers, cmdObject, cmdPolicy, cmdPolicyVote,
   cmdSeal, cmdSnapshots, cmdStart, cmdStatus, SUBMIT_WAIT_MS_DEFAULT,
 } from './live.ts'
 
@@ -218,6 +218,40 @@ export function buildProgram(io: Io): Command {
     .option('--json', 'print JSON')
     .action(async (o: { data: string; json?: boolean }) => cmdExileList(io, { data: o.data, json: o.json === true }))
   example(list, 'troth exile list --data ~/.troth')
+
+  const key = program.command('key').description('your key: a planned rotation, or recovery of a lost key (your MemberId never changes)')
+  const rotate = submitting(
+    key.command('rotate').description('make a new key (DIR/key.next, same passphrase) and record the switch; the node switches when the epoch ends'),
+  ).action(async (o: SubmitFlags) => cmdKeyRotate(io, flags(o)))
+  example(rotate, 'troth key rotate --data ~/.troth')
+  const recover = key.command('recover').description('re-key a member who lost its key: request (new key), support (sponsors), cancel (old key), list')
+  const recoverRequest = recover
+    .command('request')
+    .description('with a new key (troth init --data NEW_DIR), write the request your sponsors will support')
+    .requiredOption('--data <dir>', 'data directory holding the NEW key')
+    .requiredOption('--member <id>', 'your MemberId (the one whose key was lost)')
+    .requiredOption('--genesis <file>', 'the cooperative\'s genesis file')
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; member: string; genesis: string; out: string; json?: boolean }) =>
+      cmdKeyRecoverRequest(io, { data: o.data, member: o.member, genesis: o.genesis, out: o.out, json: o.json === true }),
+    )
+  example(recoverRequest, 'troth key recover request --data ~/.troth-new --member troth1abc… --genesis coop.genesis --out bob.recovery')
+  const support = submitting(
+    recover.command('support').description('support a recovery request (opens the recovery, or adds your support)').argument('<file>', 'the recovery request file'),
+  ).action(async (file: string, o: SubmitFlags) => cmdKeyRecoverSupport(io, { ...flags(o), file }))
+  example(support, 'troth key recover support bob.recovery --data ~/.troth')
+  const cancel = submitting(recover.command('cancel').description('with your current key: cancel an open recovery of yourself (during the delay)')).action(
+    async (o: SubmitFlags) => cmdKeyRecoverCancel(io, flags(o)),
+  )
+  example(cancel, 'troth key recover cancel --data ~/.troth')
+  const recoveries = recover
+    .command('list')
+    .description('open key recoveries: support, when they may take effect, when they lapse')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; json?: boolean }) => cmdKeyRecoverList(io, { data: o.data, json: o.json === true }))
+  example(recoveries, 'troth key recover list --data ~/.troth')
 
   program
     .command('seal')

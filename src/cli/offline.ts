@@ -59,9 +59,12 @@ function readPublic(data: string): ReturnType<typeof readKeystorePublic> {
 }
 
 async function loadKeystoreAsync(io: Io, data: string): Promise<ReturnType<typeof loadKeystore>> {
-  const path = keyPath(data)
-  const pub = readPublic(data)
-  return loadKeystore(path, pub.encrypted ? { passphrase: await passphrase(io, false) } : {})
+  return loadKeystore(keyPath(data), { passphrase: await passphraseFor(io, data) })
+}
+
+/** The passphrase of this data dir's keystore (asked once), or undefined if it is stored plain. */
+export async function passphraseFor(io: Io, data: string): Promise<string | undefined> {
+  return readPublic(data).encrypted ? passphrase(io, false) : undefined
 }
 
 export async function cmdInit(io: Io, o: { data: string; name: string; plain: boolean; json: boolean }): Promise<void> {
@@ -98,7 +101,7 @@ function parseUint(text: string, what: string, max = Number.MAX_SAFE_INTEGER): n
   return n
 }
 
-function readGenesisFile(path: string): { bytes: Uint8Array; net: Uint8Array; genesis: ReturnType<typeof decodeGenesis>['genesis'] } {
+export function readGenesisFile(path: string): { bytes: Uint8Array; net: Uint8Array; genesis: ReturnType<typeof decodeGenesis>['genesis'] } {
   const bytes = readFileCapped(path, GENESIS_BYTES_MAX, 'genesis')
   const { genesis, net } = decodeGenesis(bytes)
   return { bytes, net, genesis }

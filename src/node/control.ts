@@ -7,6 +7,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { rmSync, writeFileSync, renameSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { TrothError } from '../errors.ts'
+import { formatMemberId } from '../identity/member-id.ts'
 import { CompactRange } from '../ledger/merkle.ts'
 import { sha256, toHex } from '../ledger/hash.ts'
 import type { Body } from '../ledger/entry.ts'
@@ -33,6 +34,7 @@ export function statusOf(d: Daemon): Record<string, unknown> {
   const finality = [...d.replica.finality].sort((a, b) => a - b)
   return {
     id: d.id,
+    key: d.keyId,
     network: s.meta.name,
     net: toHex(s.meta.net),
     epoch: s.epoch.number,
@@ -68,6 +70,8 @@ function membersOf(d: Daemon): Record<string, unknown> {
   const members = [...s.members].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([id, m]) => ({
     id,
     name: m.name,
+    key: formatMemberId(m.key),
+    pendingKey: m.pendingKey === null ? null : formatMemberId(m.pendingKey),
     status: m.status,
     weight: m.weight,
     joinedEpoch: m.joinedEpoch,

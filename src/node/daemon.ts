@@ -13,7 +13,9 @@ import { readSnapshot, snapshotChunks } from '../obligation/snapshot.ts'
 import { ENTRY_BYTES_MAX, MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { LedgerStore } from '../ledger/store.ts'
 import { RPC_FRAME_BYTES_CEILING, createGossip, createHost, createRpc, rpcProtocol, type Gossip, type Rpc, type RpcProtocol, type TrothHost } from '../p2p/index.ts'
+import type { PeerIdentity } from '../p2p/host.ts'
 import { ControlServer } from './control.ts'
+import { ledgerIdentity } from './identity.ts'
 import { ledgerPath } from './data-dir.ts'
 import { Replica, decodeSyncRequest, encodeSyncRequest, type SyncRequest } from './replica.ts'
 import { FileWal } from './wal.ts'
@@ -34,7 +36,18 @@ export interface DaemonOptions {
   readonly log: (line: string) => void
   /** Start the control API (the CLI's way in); off for in-process benchmarks. */
   readonly control?: boolean
+  /** The public key of DIR/key.next, a rotation's new key waiting to take effect (or null). */
+  readonly nextKey?: Uint8Array | null
 }
+
+/**
+ * Why a running daemon must stop and be started again (see Daemon.keyChange):
+ * - 'switch': our rotation took effect; restart with DIR/key.next as the key;
+ * - 'replaced': a key recovery gave our member another key; this key speaks for nobody now;
+ * - 'identity': the ledger now names our key's member differently (a recovery made this key the
+ *   member's), so restart to act as that member.
+ */
+export type KeyChange = 'switch' | 'replaced' | 'identity'
 
 export const SYNC_TIMEOUT_MS = 5_000
 /** A consensus message (a proposal carries its block) fits one frame. */
@@ -60,6 +73,12 @@ export class Daemon {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly sync: RpcProtocol
   private stopped = false
+  /** Resolves when the ledger changed which member this key is (checked at start and at every epoch). */
+  readonly keyChange: Promise<KeyChange>
+  private readonly keyChanged: (why: KeyChange) => void
+  private nextKeyId: string | null = null
+  /** The current key's id (the MemberId unless the member rotated or was recovered). */
+  keyId = ''
 
   private constructor(parts: { store: LedgerStore; wal: FileWal; host: TrothHost; gossip: Gossip; rpc: Rpc; replica: Replica; id: string; sync: RpcProtocol; chunks: ChunkStore }) {
     this.chunks = parts.chunks
@@ -71,6 +90,17 @@ export class Daemon {
     this.replica = parts.replica
     this.id = parts.id
     this.sync = parts.sync
+    let resolve!: (why: KeyChange) => void
+    this.keyChange = new Promise<KeyChange>((r) => (resolve = r))
+    this.keyChanged = resolve
+  }
+
+  /** Compare who the ledger says this key is with who we act as; report a change once. */
+  private checkKey(identity: PeerIdentity): void {
+    const now = identity.memberOf(this.keyId)
+    if (now === this.id) return
+    if (now === null) this.keyChanged(this.nextKeyId !== null && identity.memberOf(this.nextKeyId) === this.id ? 'switch' : 'replaced')
+    else this.keyChanged('identity')
   }
 
   static async start(o: DaemonOptions): Promise<Daemon> {
@@ -79,7 +109,12 @@ export class Daemon {
     const store = await LedgerStore.open(ledgerPath(o.data), o.genesis)
     const chunks = await ChunkStore.open(join(o.data, 'chunks'))
     const wal = new FileWal(join(o.data, 'votes.wal'))
-    const id = formatMemberId(publicKeyOf(o.seed))
+    // Who we are: the member whose current key this is (our first key is our MemberId unless we
+    // rotated or were recovered). A key no member holds any more acts as a stranger until the
+    // check below stops the daemon.
+    const identity = ledgerIdentity(() => store.state)
+    const keyId = formatMemberId(publicKeyOf(o.seed))
+    const id = identity.memberOf(keyId) ?? keyId
     const net = toHex(store.state.meta.net)
     const sync = rpcProtocol(net, 'sync', { maxRequestBytes: 64 * 1024, maxResponseBytes: RPC_FRAME_BYTES_CEILING - 1024, timeoutMs: SYNC_TIMEOUT_MS })
     const log = (event: string, fields: Record<string, unknown> = {}): void => {
@@ -92,7 +127,7 @@ export class Daemon {
     }
     let host: TrothHost
     try {
-      host = await createHost({ seed: o.seed, listen: o.listen, bootstrap: o.bootstrap, net, admit, onPenalty: (e) => log('penalty', { ...e }) })
+      host = await createHost({ seed: o.seed, memberId: id, identity, listen: o.listen, bootstrap: o.bootstrap, net, admit, onPenalty: (e) => log('penalty', { ...e }) })
     } catch (err) {
       await store.close()
       throw err
@@ -129,13 +164,19 @@ export class Daemon {
         penalise: (from, reason) => host.penalise(from, reason, 10),
         log: (event, fields) => {
           log(event, fields)
-          // Membership may have changed at an epoch boundary: drop peers no longer admitted.
-          if (event === 'epoch.start') void host.refresh().catch(() => undefined)
+          // Membership may have changed at an epoch boundary: drop peers no longer admitted; and
+          // our own key may have changed.
+          if (event === 'epoch.start') {
+            void host.refresh().catch(() => undefined)
+            holder.d?.checkKey(identity)
+          }
         },
       },
       ...(process.env.TROTH_TEST_SKIP_PROPOSALS === '1' ? { fault: { skipProposals: true } } : {}),
     })
     const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync, chunks })
+    d.keyId = keyId
+    d.nextKeyId = o.nextKey === undefined || o.nextKey === null ? null : formatMemberId(o.nextKey)
     holder.d = d
     await rpc.handle(sync, async (request, from) => {
       let req: SyncRequest
@@ -173,7 +214,8 @@ export class Daemon {
     })
     await d.obligations.start()
     if (o.control !== false) d.control = await ControlServer.start(o.data, d)
-    log('started', { id, addrs: host.addrs(), height: store.state.meta.height, epoch: store.state.epoch.number })
+    log('started', { id, key: keyId, addrs: host.addrs(), height: store.state.meta.height, epoch: store.state.epoch.number })
+    d.checkKey(identity)
     return d
   }
 

@@ -8,7 +8,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { TrothError } from '../errors.ts'
 import type { MemberId } from '../identity/index.ts'
-import { memberIdOfPeer, peerIdOfMember, type TrothHost } from './host.ts'
+import type { TrothHost } from './host.ts'
 import { PENALTY_POINTS } from './penalties.ts'
 import { protocolId } from './rpc.ts'
 
@@ -68,7 +68,7 @@ export class Channel {
   }
 
   async #read(stream: Stream, connection: Connection, onFrame: FrameHandler): Promise<void> {
-    const from = memberIdOfPeer(connection.remotePeer)
+    const from = this.#host.memberOf(connection.remotePeer)
     if (from === null) {
       stream.abort(new TrothError('net.refused', 'not a member'))
       return
@@ -117,7 +117,7 @@ export class Channel {
       while (o.queue.length > 0 && !this.#closed) {
         if (o.lp === null) {
           try {
-            const stream = await this.#host.libp2p.dialProtocol(peerIdOfMember(to), this.id, { signal: AbortSignal.timeout(CHANNEL_OPEN_TIMEOUT_MS) })
+            const stream = await this.#host.libp2p.dialProtocol(this.#host.peerOf(to), this.id, { signal: AbortSignal.timeout(CHANNEL_OPEN_TIMEOUT_MS) })
             o.stream = stream
             o.lp = lpStream(stream, { maxDataLength: this.#maxFrameBytes })
           } catch {

@@ -12,7 +12,7 @@ import { TrothError, assert } from '../errors.ts'
 import type { MemberId } from '../identity/index.ts'
 import { asBytes, asMap, asUint, decode, encode } from '../ledger/encoding.ts'
 import { ENTRY_BYTES_MAX } from '../ledger/limits.ts'
-import { memberIdOfPeer, type TrothHost } from './host.ts'
+import type { TrothHost } from './host.ts'
 import { PENALTY_POINTS } from './penalties.ts'
 
 export const GOSSIP_TOPIC_NAMES = ['entries', 'consensus'] as const
@@ -188,7 +188,7 @@ export class Gossip {
   subscribers(name: GossipTopicName): MemberId[] {
     const ids: MemberId[] = []
     for (const peer of this.#pubsub.getSubscribers(this.topic(name))) {
-      const id = memberIdOfPeer(peer)
+      const id = this.#host.memberOf(peer)
       if (id !== null) ids.push(id)
     }
     return ids.sort()
@@ -214,8 +214,8 @@ export class Gossip {
   readonly #validate = (source: PeerId, msg: Message): TopicValidatorResult => {
     const name = this.#names.get(msg.topic)
     if (name === undefined) return TopicValidatorResult.Ignore
-    const relay = memberIdOfPeer(source)
-    const author = msg.type === 'signed' ? memberIdOfPeer(msg.from) : null
+    const relay = this.#host.memberOf(source)
+    const author = msg.type === 'signed' ? this.#host.memberOf(msg.from) : null
     if (author === null) {
       // StrictSign already refuses unsigned messages; a signer without an Ed25519 key is not a member.
       if (relay !== null) this.#host.penalise(relay, 'gossip.bad-author', PENALTY_POINTS.malformed)
@@ -240,7 +240,7 @@ export class Gossip {
   }
 
   #unwrap(name: GossipTopicName, msg: Message): { payload: Uint8Array; from: MemberId } | null {
-    const from = msg.type === 'signed' ? memberIdOfPeer(msg.from) : null
+    const from = msg.type === 'signed' ? this.#host.memberOf(msg.from) : null
     if (from === null) return null
     try {
       return { payload: decodeEnvelope(msg.data, this.#limits[name]), from }

@@ -57,7 +57,23 @@ export interface HostOptions {
   readonly connectionsMax?: number
   /** Clock for penalty decay and bans; tests may pass their own. */
   readonly now?: () => number
+  /**
+   * Members keep their MemberId when their key changes (key.rotate, key.recover), but a PeerId is
+   * always made from the current key. `memberOf` names the member whose current key this is (the
+   * key's own id for a stranger or a candidate; null for a key a member no longer holds) and
+   * `keyOf` gives a member's current key, as an id. Default: the key is the member.
+   */
+  readonly identity?: PeerIdentity
+  /** Our own MemberId when our key is not our original one (default: the key's id). */
+  readonly memberId?: MemberId
 }
+
+export interface PeerIdentity {
+  readonly memberOf: (keyId: MemberId) => MemberId | null
+  readonly keyOf: (memberId: MemberId) => MemberId
+}
+
+const SAME_IDENTITY: PeerIdentity = { memberOf: (k) => k, keyOf: (m) => m }
 
 export type HostServices = {
   identify: Identify
@@ -121,6 +137,7 @@ export class TrothHost {
   readonly log: Logger
   readonly logger: ComponentLogger
   readonly #admit: (memberId: MemberId) => boolean
+  readonly #identity: PeerIdentity
   readonly #penalties: PenaltyBox
   readonly #onPenalty: ((event: PenaltyEvent) => void) | undefined
   readonly #bootstrap: BootstrapPeer[]
@@ -137,6 +154,7 @@ export class TrothHost {
     libp2p: Libp2p<HostServices>
     logger: ComponentLogger
     admit: (memberId: MemberId) => boolean
+    identity: PeerIdentity
     penalties: PenaltyBox
     onPenalty: ((event: PenaltyEvent) => void) | undefined
     bootstrap: BootstrapPeer[]
@@ -151,6 +169,7 @@ export class TrothHost {
     this.logger = init.logger
     this.log = init.logger.forComponent('troth:p2p:host')
     this.#admit = init.admit
+    this.#identity = init.identity
     this.#penalties = init.penalties
     this.#onPenalty = init.onPenalty
     this.#bootstrap = init.bootstrap
@@ -187,11 +206,29 @@ export class TrothHost {
     })
   }
 
+  /** The member a peer's key belongs to now (see HostOptions.identity); null for a key no member
+   * holds any more, or one that is not Ed25519. */
+  memberOf(peer: PeerId | string): MemberId | null {
+    const keyId = memberIdOfPeer(peer)
+    if (keyId === null) return null
+    try {
+      return this.#identity.memberOf(keyId)
+    } catch (err) {
+      this.log.error('memberOf(%s) threw; treating the key as unknown - %e', keyId, err)
+      return null
+    }
+  }
+
+  /** The PeerId of a member's current key; throws TrothError 'id.invalid-member-id' on a malformed id. */
+  peerOf(memberId: MemberId): PeerId {
+    return peerIdOfMember(this.#identity.keyOf(memberId))
+  }
+
   /** MemberIds of the peers with an open connection, sorted. */
   peers(): MemberId[] {
     const ids = new Set<MemberId>()
     for (const peer of this.libp2p.getPeers()) {
-      const id = memberIdOfPeer(peer)
+      const id = this.memberOf(peer)
       if (id !== null) ids.add(id)
     }
     return [...ids].sort()
@@ -210,7 +247,7 @@ export class TrothHost {
 
   /** Whether the gater lets this peer connect now: another Ed25519 peer that isAdmitted(). */
   allows(peerId: PeerId): boolean {
-    const memberId = memberIdOfPeer(peerId)
+    const memberId = this.memberOf(peerId)
     if (memberId === null || memberId === this.memberId) return false
     return this.isAdmitted(memberId)
   }
@@ -224,7 +261,7 @@ export class TrothHost {
       throw new TrothError('net.refused', `dial refused: ${memberIdOfPeer(expected) ?? expected.toString()} is not admitted or is banned`)
     }
     const connection = await this.#connect(ma, addr, options.signal)
-    const memberId = memberIdOfPeer(connection.remotePeer)
+    const memberId = this.memberOf(connection.remotePeer)
     // The gater refuses non-Ed25519 peers after the handshake, so this cannot be null.
     assert(memberId !== null, 'gater let a non-Ed25519 peer through')
     return memberId
@@ -258,7 +295,7 @@ export class TrothHost {
 
   /** Round-trip time to a connected (or dialable) member, in milliseconds. */
   async ping(memberId: MemberId, options: { signal?: AbortSignal } = {}): Promise<number> {
-    return this.libp2p.services.ping.ping(peerIdOfMember(memberId), options.signal === undefined ? {} : { signal: options.signal })
+    return this.libp2p.services.ping.ping(this.peerOf(memberId), options.signal === undefined ? {} : { signal: options.signal })
   }
 
   /** Close every connection to a peer that the gater would no longer admit; call it whenever
@@ -287,7 +324,7 @@ export class TrothHost {
     if (event.banned) {
       let peer: PeerId
       try {
-        peer = peerIdOfMember(memberId)
+        peer = this.peerOf(memberId)
       } catch {
         return
       }
@@ -390,7 +427,7 @@ export async function createHost(opts: HostOptions): Promise<TrothHost> {
   const privateKey = await generateKeyPairFromSeed('Ed25519', opts.seed)
   const memberPublicKey = publicKeyOf(opts.seed)
   assert(Buffer.from(privateKey.publicKey.raw).equals(Buffer.from(memberPublicKey)), 'libp2p key differs from the member key')
-  const memberId = formatMemberId(memberPublicKey)
+  const memberId = opts.memberId ?? formatMemberId(memberPublicKey)
   const peerId = peerIdFromPrivateKey(privateKey)
 
   const bootstrap: BootstrapPeer[] = []
@@ -444,6 +481,7 @@ export async function createHost(opts: HostOptions): Promise<TrothHost> {
     libp2p,
     logger,
     admit: opts.admit,
+    identity: opts.identity ?? SAME_IDENTITY,
     penalties,
     onPenalty: opts.onPenalty,
     bootstrap,

@@ -8,10 +8,10 @@
 import { setMaxListeners } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { TrothError, assert } from '../errors.ts'
+import { TrothError } from '../errors.ts'
 import type { MemberId } from '../identity/index.ts'
 import { CBOR_DEPTH_MAX, asMap, asText, decode, encode, type CborValue } from '../ledger/encoding.ts'
-import { memberIdOfPeer, peerIdOfMember, type TrothHost } from './host.ts'
+import type { TrothHost } from './host.ts'
 import { PENALTY_POINTS } from './penalties.ts'
 
 /** Protocol names: short, lowercase, as they appear in protocol ids. */
@@ -158,9 +158,12 @@ export class Rpc {
 
   async #serve(protocol: RpcProtocol, handler: RpcHandler, stream: Stream, connection: Connection): Promise<void> {
     const log = stream.log.newScope(`troth-rpc-${protocol.name}`)
-    const from = memberIdOfPeer(connection.remotePeer)
+    const from = this.#host.memberOf(connection.remotePeer)
     // The gater only lets Ed25519 members through.
-    assert(from !== null, 'rpc stream from a non-Ed25519 peer')
+    if (from === null) {
+      stream.abort(new Error('the peer\'s key is no member\'s'))
+      return
+    }
     const { timeout, signal } = withTimeout(protocol.timeoutMs, undefined)
     const lp = frameStream(stream, protocol.maxRequestBytes)
     const refuse = (reason: string, points: number, err: unknown): void => {
@@ -219,8 +222,8 @@ export class Rpc {
    * 'net.remote-error'. */
   async request(target: MemberId | PeerId, protocol: RpcProtocol, value: CborValue, options: RequestOptions = {}): Promise<CborValue> {
     if (!this.#host.started) throw new TrothError('net.not-started', 'the host is not started')
-    const peer = typeof target === 'string' ? peerIdOfMember(target) : target
-    const memberId = memberIdOfPeer(peer)
+    const peer = typeof target === 'string' ? this.#host.peerOf(target) : target
+    const memberId = this.#host.memberOf(peer)
     if (memberId === null || !this.#host.allows(peer)) {
       throw new TrothError('net.refused', `${protocol.name}: ${memberId ?? peer.toString()} is not an admitted peer`)
     }
