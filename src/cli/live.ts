@@ -65,7 +65,7 @@ export async function cmdStart(
   // kill -9 is survivable too — this just closes sockets and files tidily). A change of our key
   // in the ledger restarts the daemon in this process (DESIGN.md §6, docs/governance.md).
   for (;;) {
-    const daemon = await Daemon.start({ data: o.data, seed, genesis, listen: o.listen, bootstrap: o.bootstrap, idleMs, deltaMs, nextKey: nextKeyOf(o.data), log: (line) => io.out(`${line}\n`) })
+    const daemon = await Daemon.start({ data: o.data, seed, genesis, listen: o.listen, bootstrap: o.bootstrap, idleMs, deltaMs, nextKey: () => nextKeyOf(o.data), log: (line) => io.out(`${line}\n`) })
     const why = await Promise.race([stopped, daemon.keyChange])
     await daemon.stop()
     if (why === 'stop') return
@@ -202,7 +202,7 @@ export interface SubmitOptions {
  * Refused now or dropped later: TrothError 'ledger.refused' with the ledger's reason (exit 3).
  * Still pending when the wait ends: 'ledger.not-final' (exit 4). Returns the final height.
  */
-async function submit(io: Io, o: SubmitOptions, body: Record<string, unknown>, done: string): Promise<void> {
+async function submit(io: Io, o: SubmitOptions, body: Record<string, unknown>, done: string, settled?: () => Promise<boolean>): Promise<void> {
   const r = await call(o.data, 'POST', '/submit', body)
   let v: Record<string, unknown>
   try {
@@ -217,14 +217,26 @@ async function submit(io: Io, o: SubmitOptions, body: Record<string, unknown>, d
   const until = Date.now() + (o.waitMs ?? SUBMIT_WAIT_MS_DEFAULT)
   while (o.wait && outcome.state === 'pending' && Date.now() < until) {
     await sleep(150)
-    outcome = json(await call(o.data, 'GET', `/entry?hash=${entry}`))
+    // The node may restart meanwhile (a key change does that): then it is briefly unreachable,
+    // and afterwards it no longer knows the entry, but `settled` can still tell from the ledger.
+    let a: { code: number; text: string }
+    try {
+      a = await call(o.data, 'GET', `/entry?hash=${entry}`)
+    } catch {
+      continue
+    }
+    if (a.code === 404) {
+      if (settled !== undefined && (await settled().catch(() => false))) outcome = { state: 'final' }
+      continue
+    }
+    outcome = json(a)
   }
   if (outcome.state === 'dropped') throw new TrothError('ledger.refused', refusal(String(outcome.status), String(outcome.detail ?? '')))
   if (o.wait && outcome.state !== 'final') {
     throw new TrothError('ledger.not-final', `submitted (entry ${entry.slice(0, 16)}) but not final after ${Math.round((o.waitMs ?? SUBMIT_WAIT_MS_DEFAULT) / 1000)} s; troth status shows whether the network is finalizing`)
   }
   if (o.json) return io.out(`${JSON.stringify({ entry, ...outcome })}\n`)
-  io.out(`${done}${outcome.state === 'final' ? ` (final at height ${String(outcome.height)})` : ' (submitted; not final yet)'}\n`)
+  io.out(`${done}${outcome.state === 'final' ? (outcome.height === undefined ? ' (final)' : ` (final at height ${String(outcome.height)})`) : ' (submitted; not final yet)'}\n`)
 }
 
 function memberArg(text: string, what: string): string {
@@ -413,7 +425,13 @@ export async function cmdKeyRotate(io: Io, o: SubmitOptions): Promise<void> {
     seed.fill(0)
   }
   try {
-    await submit(io, o, body, `rotation to key ${String(body.key)} recorded; the node switches to it when this epoch ends (your MemberId stays ${me.id})`)
+    // Once the rotation takes effect the node restarts on the new key and forgets the entry: the
+    // ledger then shows the key as pending or in force.
+    const settledRotation = async (): Promise<boolean> => {
+      const row = (json(await call(o.data, 'GET', '/members')).members as Array<{ id: string; key: string; pendingKey: string | null }>).find((m) => m.id === me.id)
+      return row !== undefined && (row.key === body.key || row.pendingKey === body.key)
+    }
+    await submit(io, o, body, `rotation to key ${String(body.key)} recorded; the node switches to it when this epoch ends (your MemberId stays ${me.id})`, settledRotation)
   } catch (err) {
     // Refused or dropped: nobody will ever hold this key. Not final in time: keep it, it may yet be.
     if (err instanceof TrothError && err.code === 'ledger.refused') rmSync(next, { force: true })

@@ -36,8 +36,9 @@ export interface DaemonOptions {
   readonly log: (line: string) => void
   /** Start the control API (the CLI's way in); off for in-process benchmarks. */
   readonly control?: boolean
-  /** The public key of DIR/key.next, a rotation's new key waiting to take effect (or null). */
-  readonly nextKey?: Uint8Array | null
+  /** The public key of DIR/key.next, a rotation's new key waiting to take effect (or null);
+   * read when the key is checked, since `troth key rotate` writes it while the node runs. */
+  readonly nextKey?: () => Uint8Array | null
 }
 
 /**
@@ -76,7 +77,7 @@ export class Daemon {
   /** Resolves when the ledger changed which member this key is (checked at start and at every epoch). */
   readonly keyChange: Promise<KeyChange>
   private readonly keyChanged: (why: KeyChange) => void
-  private nextKeyId: string | null = null
+  private nextKey: () => Uint8Array | null = () => null
   /** The current key's id (the MemberId unless the member rotated or was recovered). */
   keyId = ''
 
@@ -99,8 +100,14 @@ export class Daemon {
   private checkKey(identity: PeerIdentity): void {
     const now = identity.memberOf(this.keyId)
     if (now === this.id) return
-    if (now === null) this.keyChanged(this.nextKeyId !== null && identity.memberOf(this.nextKeyId) === this.id ? 'switch' : 'replaced')
-    else this.keyChanged('identity')
+    if (now !== null) return this.keyChanged('identity')
+    let next: Uint8Array | null = null
+    try {
+      next = this.nextKey()
+    } catch {
+      // An unreadable key.next is no key of ours.
+    }
+    this.keyChanged(next !== null && identity.memberOf(formatMemberId(next)) === this.id ? 'switch' : 'replaced')
   }
 
   static async start(o: DaemonOptions): Promise<Daemon> {
@@ -176,7 +183,7 @@ export class Daemon {
     })
     const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync, chunks })
     d.keyId = keyId
-    d.nextKeyId = o.nextKey === undefined || o.nextKey === null ? null : formatMemberId(o.nextKey)
+    if (o.nextKey !== undefined) d.nextKey = o.nextKey
     holder.d = d
     await rpc.handle(sync, async (request, from) => {
       let req: SyncRequest

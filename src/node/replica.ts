@@ -186,6 +186,14 @@ export class Replica {
     return { engine: this.engine?.debug() ?? null, proposeAt: this.proposeAt, wakes: [...this.wakes].slice(0, 8), syncing: this.syncing, now: this.cfg.env.now() }
   }
 
+  /** Work that runs beside the queue (fetches, sync): its failure is logged, never thrown into
+   * the void (an unhandled rejection would end the process); once stopped, it is expected. */
+  private background(what: string, p: Promise<unknown>): void {
+    p.catch((err: unknown) => {
+      if (!this.stopped) this.cfg.env.log('replica.background-error', { what, error: (err as Error).message })
+    })
+  }
+
   /** Serialize every input: the engine sees one event at a time, actions run in order. */
   private run(fn: () => Promise<void> | void): Promise<void> {
     const next = this.queue.then(async () => {
@@ -375,9 +383,9 @@ export class Replica {
         this.cfg.env.log('checkpoint.fetching', { epoch, try: due.tries })
         due.at = now + CHECKPOINT_FETCH_AFTER_MS
         this.wake(due.at)
-        void this.fetchCheckpoint(epoch, due.set, due.body).then(async () => {
-          if ((await this.cfg.ledger.checkpoint(epoch)) !== undefined) this.checkpointDue.delete(epoch)
-        })
+        this.background('checkpoint.fetch', this.fetchCheckpoint(epoch, due.set, due.body).then(async () => {
+          if (!this.stopped && (await this.cfg.ledger.checkpoint(epoch)) !== undefined) this.checkpointDue.delete(epoch)
+        }))
       }
     })
   }
@@ -409,9 +417,9 @@ export class Replica {
           const missing = engine.missingCertificates()
           if (missing.length > 0) {
             this.fetchingCerts = true
-            void this.fetchCerts(missing).finally(() => {
+            this.background('certs.fetch', this.fetchCerts(missing).finally(() => {
               this.fetchingCerts = false
-            })
+            }))
           }
         }
         if (blocker === 'parent block not executed yet') {
@@ -459,10 +467,10 @@ export class Replica {
           await this.commitFinal(a.blocks, a.cert, a.endsEpoch)
           break
         case 'fetch-block':
-          void this.fetchBlock(a.digest)
+          this.background('block.fetch', this.fetchBlock(a.digest))
           break
         case 'fetch-certs':
-          void this.fetchCerts(a.views)
+          this.background('certs.fetch', this.fetchCerts(a.views))
           break
         case 'evidence':
           this.cfg.env.log('evidence', { signer: a.a.signer, view: a.a.view, kinds: [a.a.kind, a.b.kind] })
@@ -719,9 +727,9 @@ export class Replica {
   startCatchUp(): void {
     if (this.syncing || this.stopped) return
     this.syncing = true
-    void this.catchUp().finally(() => {
+    this.background('sync', this.catchUp().finally(() => {
       this.syncing = false
-    })
+    }))
   }
 
   private async catchUp(): Promise<void> {
@@ -794,7 +802,7 @@ export class Replica {
    * only if it is exactly our log's checkpoint, cosigned by more than 2/3 of that epoch's weight. */
   private async fetchCheckpoint(epoch: number, set: ValidatorSet, body: string): Promise<void> {
     // A peer that has not sealed it either answers empty: ask a few (each request picks its own).
-    for (let i = 0; i < CHECKPOINT_FETCH_PEERS; i++) {
+    for (let i = 0; i < CHECKPOINT_FETCH_PEERS && !this.stopped; i++) {
       if ((await this.cfg.ledger.checkpoint(epoch)) !== undefined) return
       const res = await this.cfg.env.request({ t: 'checkpoint', epoch })
       if (res === null) continue
