@@ -6,7 +6,7 @@ import { generateSeed } from '../identity/ed25519.ts'
 import { createKeystore, loadKeystore, readKeystorePublic } from '../identity/keystore.ts'
 import { formatMemberId, isMemberId, parseMemberId } from '../identity/member-id.ts'
 import { decode, type CborValue } from '../ledger/encoding.ts'
-import { decodeGenesis, encodeGenesis, genesisHash, type Founder } from '../ledger/genesis.ts'
+import { decodeGenesis, encodeGenesis, genesisHash, ledgerOrigin, type Founder } from '../ledger/genesis.ts'
 import { toHex } from '../ledger/hash.ts'
 import { GENESIS_BYTES_MAX, NAME_BYTES_MAX, REQUEST_BYTES_MAX } from '../ledger/limits.ts'
 import { PARAMS, PARAM_NAMES, genesisPolicy, isParamName } from '../ledger/policy.ts'
@@ -157,7 +157,7 @@ export async function cmdGenesis(
   const bytes = encodeGenesis(genesis)
   const { net } = decodeGenesis(bytes) // full validation, exactly as nodes will do it
   writeNewFile(o.out, bytes)
-  const origin = `troth/${o.name}/${toHex(net)}`
+  const origin = ledgerOrigin(o.name, net)
   if (o.json) printJson(io, { net: toHex(net), origin, founders: genesis.founders.map((f) => formatMemberId(f.key)), out: o.out })
   else io.out(`genesis for ${o.name} written to ${o.out}\nnet ${toHex(net)}\norigin ${origin}\nfounders ${genesis.founders.length}\n`)
 }
@@ -242,7 +242,7 @@ function inspectValue(file: string, bytes: Uint8Array): Record<string, unknown> 
       kind: 'genesis',
       name: genesis.name,
       net: toHex(genesisHash(bytes)),
-      origin: `troth/${genesis.name}/${toHex(net)}`,
+      origin: ledgerOrigin(genesis.name, net),
       time: isoTime(genesis.time),
       founders: genesis.founders.map((f) => ({ id: formatMemberId(f.key), name: f.name, request: f.request !== null })),
       policy: Object.fromEntries(PARAM_NAMES.map((p) => [p, { value: policy[p], set: p in genesis.policy, default: PARAMS[p].default }])),
