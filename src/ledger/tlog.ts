@@ -297,7 +297,7 @@ export function formatTlogProof(p: { extra?: Uint8Array; index: number; proof: r
   checkSignedCheckpoint(p.checkpoint)
   const extra = p.extra !== undefined && p.extra.length > 0 ? `extra ${base64(p.extra)}\n` : ''
   const text = `${TLOG_PROOF_HEADER}\n${extra}index ${p.index}\n${hashLines(p.proof)}\n${p.checkpoint}`
-  if (text.length > bytesMax) fail('proof.malformed', `proof is larger than ${bytesMax} bytes`)
+  if (Buffer.byteLength(text, 'utf8') > bytesMax) fail('proof.malformed', `proof is larger than ${bytesMax} bytes`)
   return text
 }
 
