@@ -78,8 +78,13 @@ export function checkCosigners(note: Note, members: readonly Validator[], opts: 
       cosigners.push({ id: sig.name, weight: v.weight, time: r.timestamp })
       continue
     }
-    // Not a member of this epoch. Is it a troth member's cosignature at all (its name a MemberId
-    // and its key ID that of the member's key, now or as the chain saw it)?
+    // Not a member of this epoch. Lenient: a key this checker does not know, ignored. Strict: is
+    // it a troth member's cosignature at all (its name a MemberId, its key ID that of the member's
+    // key, now or as the chain saw it)? Either way it rejects the note, with the right reason.
+    if (!opts.strict) {
+      ignored++
+      continue
+    }
     if (isMemberId(sig.name)) {
       const past = opts.past?.get(sig.name)
       const keys = [parseMemberId(sig.name), ...(past !== undefined ? [past.key] : [])]
@@ -89,8 +94,7 @@ export function checkCosigners(note: Note, members: readonly Validator[], opts: 
         continue
       }
     }
-    if (opts.strict) stranger ??= `${line}: "${short(sig.name)}" is not a cosignature of a member of ${opts.epochLabel}`
-    else ignored++
+    stranger ??= `${line}: "${short(sig.name)}" is not a cosignature of a member of ${opts.epochLabel}`
   }
   const weight = set.weightOf(seen)
   const totalWeight = set.totalWeight

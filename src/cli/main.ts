@@ -1,17 +1,20 @@
-// The troth CLI (DESIGN.md §8): parse, call, print. Offline commands here: init, id, request,
-// genesis, inspect. Exit codes: 0 ok, 1 operating error (a one-line message), 2 usage error.
+// The troth CLI (DESIGN.md §8): parse, call, print. Exit codes: 0 ok, 1 operating error (a
+// one-line message), 2 usage error, 3 checked and not valid (verify, witness), 70 a bug.
 
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { TrothError } from '../errors.ts'
-import { processIo, type Io } from './io.ts'
+import { NotValid, processIo, type Io } from './io.ts'
+import { cmdProve, cmdProveConsistency, cmdVerify, cmdVerifyConsistency, cmdWitnessAdd, cmdWitnessShow } from './audit.ts'
 import { cmdGenesis, cmdId, cmdInit, cmdInspect, cmdRequest } from './offline.ts'
 import { cmdCheckpoint, cmdDuties, cmdFetch, cmdMembers, cmdPolicyVote, cmdSeal, cmdSnapshots, cmdStart, cmdStatus } from './live.ts'
 
 export const EXIT_OK = 0
 export const EXIT_ERROR = 1
 export const EXIT_USAGE = 2
+/** verify, verify-consistency, witness add: the input was checked and is not valid (refused). */
+export const EXIT_NOT_VALID = 3
 export const EXIT_INTERNAL = 70
 
 function version(): string {
@@ -159,6 +162,65 @@ export function buildProgram(io: Io): Command {
     .option('--json', 'print JSON')
     .action(async (o: { data: string; json?: boolean }) => cmdMembers(io, { data: o.data, json: o.json === true }))
 
+  program
+    .command('prove')
+    .description('write an audit proof (c2sp.org/tlog-proof@v1 with the member chain) of a sealed snapshot or a log entry')
+    .argument('[root]', 'snapshot root (hex), as troth snapshots lists it')
+    .option('--entry <index>', 'prove the log entry at this index instead')
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (root: string | undefined, o: { entry?: string; out: string; data: string; json?: boolean }) =>
+      cmdProve(io, { data: o.data, root, entry: o.entry, out: o.out, json: o.json === true }),
+    )
+
+  program
+    .command('prove-consistency')
+    .description('write the append-only proof from a tree size to the newest sealed checkpoint (tlog-witness body)')
+    .argument('<old-size>', 'the size of the older tree (the checkpoint you hold)')
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (old: string, o: { out: string; data: string; json?: boolean }) => cmdProveConsistency(io, { data: o.data, old, out: o.out, json: o.json === true }))
+
+  program
+    .command('verify')
+    .description('check offline that an audit proof holds: the member chain from genesis, the cosignatures, the inclusion, and the data (exit 0 valid, 3 not)')
+    .argument('<proof-file>', 'the audit proof (troth prove)')
+    .requiredOption('--genesis <file>', 'the network\'s genesis file: what you trust')
+    .option('--path <file-or-dir>', 'the data: it must be exactly the sealed snapshot')
+    .option('--json', 'print JSON')
+    .action(async (proof: string, o: { genesis: string; path?: string; json?: boolean }) => cmdVerify(io, { proof, genesis: o.genesis, path: o.path, json: o.json === true }))
+
+  program
+    .command('verify-consistency')
+    .description('check offline that NEW_CHECKPOINT extends OLD_CHECKPOINT (the log only grew) (exit 0 consistent, 3 not)')
+    .argument('<old-checkpoint>', 'the older checkpoint (signed note or body)')
+    .argument('<new-checkpoint>', 'the newer checkpoint (signed note or body)')
+    .argument('<proof>', 'the tlog-witness body: old N, consistency proof, blank line, checkpoint (troth prove-consistency)')
+    .option('--genesis <file>', 'also check the checkpoints are this network\'s')
+    .option('--json', 'print JSON')
+    .action(async (old: string, neu: string, proof: string, o: { genesis?: string; json?: boolean }) => cmdVerifyConsistency(io, { old, new: neu, proof, genesis: o.genesis, json: o.json === true }))
+
+  const witness = program.command('witness').description('a remembering auditor: keep the largest verified checkpoint per log, accept only consistent extensions')
+  witness
+    .command('add')
+    .description('add a checkpoint (tlog-witness add-checkpoint body, troth prove-consistency) (exit 0 accepted, 3 refused)')
+    .argument('<file>', 'the add-checkpoint body: old N, consistency proof, blank line, checkpoint')
+    .requiredOption('--store <dir>', 'the witness\'s directory (created if missing)')
+    .option('--genesis <file>', 'the log\'s genesis: needed the first time a log is witnessed')
+    .option('--members <proof>', 'an audit proof of the same checkpoint, to learn its exact member set (troth prove --entry <size - 1>)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, o: { store: string; genesis?: string; members?: string; json?: boolean }) =>
+      cmdWitnessAdd(io, { file, store: o.store, genesis: o.genesis, members: o.members, json: o.json === true }),
+    )
+  witness
+    .command('show')
+    .description('the logs this witness keeps: origin, size, root, members known')
+    .requiredOption('--store <dir>', 'the witness\'s directory')
+    .option('--json', 'print JSON')
+    .action(async (o: { store: string; json?: boolean }) => cmdWitnessShow(io, { store: o.store, json: o.json === true }))
+
   return program
 }
 
@@ -177,6 +239,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK
       return EXIT_USAGE
     }
+    if (err instanceof NotValid) return EXIT_NOT_VALID
     if (err instanceof TrothError) {
       io.err(`troth: ${err.message}\n`)
       return err.code === 'input.invalid' && /^usage:/.test(err.message) ? EXIT_USAGE : EXIT_ERROR

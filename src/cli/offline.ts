@@ -15,6 +15,7 @@ import { encode } from '../ledger/encoding.ts'
 import { nameProblem } from '../ledger/names.ts'
 import { NOTE_BYTES_MAX, TLOG_PROOF_HEADER, parseCheckpoint, parseConsistencyBody, parseNote, parseTlogProof, verifyCosignature, keyId, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519 } from '../ledger/tlog.ts'
 import { ensureDataDir, keyPath } from '../node/data-dir.ts'
+import { AUDIT_PROOF_BYTES_MAX, parseAuditProof } from '../audit/index.ts'
 import { readFileCapped, writeNewFile, type Io } from './io.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -165,7 +166,7 @@ export async function cmdGenesis(
 // ---------------------------------------------------------------------------------------------
 // inspect: tell the file kind from its content, then print it.
 
-const INSPECT_BYTES_MAX = Math.max(GENESIS_BYTES_MAX, NOTE_BYTES_MAX) + 1024
+const INSPECT_BYTES_MAX = Math.max(GENESIS_BYTES_MAX, NOTE_BYTES_MAX, AUDIT_PROOF_BYTES_MAX) + 1024
 
 function isoTime(ms: number): string {
   const d = new Date(ms)
@@ -206,6 +207,18 @@ function inspectCheckpoint(text: string): Record<string, unknown> {
 
 function inspectValue(file: string, bytes: Uint8Array): Record<string, unknown> {
   const text = Buffer.from(bytes).toString('utf8')
+  if (text.startsWith(`${TLOG_PROOF_HEADER}\nextra `)) {
+    // A troth audit proof: shown, not verified (troth verify does that).
+    const p = parseAuditProof(text)
+    return {
+      kind: 'audit-proof',
+      index: p.index,
+      entryBytes: p.entry.length,
+      proof: p.proof.map(toHex),
+      chain: p.chain.map((s) => ({ checkpointSize: s.seal.index + 1, sealLeaf: s.seal.index, nextMembers: s.next === null ? null : s.next.length })),
+      checkpoint: inspectCheckpoint(p.checkpoint),
+    }
+  }
   if (text.startsWith(`${TLOG_PROOF_HEADER}\n`)) {
     const p = parseTlogProof(text)
     return { kind: 'inclusion-proof', index: p.index, proof: p.proof.map(toHex), checkpoint: inspectCheckpoint(p.checkpoint) }
