@@ -164,14 +164,16 @@ function describeEntry(leaf: Uint8Array, index: number, genesis: Uint8Array, net
   return { facts: { index, kind: body.kind, author, seq: s.entry.seq, time: s.entry.time, signature, ...(snapshot !== undefined ? { snapshot } : {}) }, signed: s }
 }
 
+const chunks = (n: number): string => `${n} chunk${n === 1 ? '' : 's'}`
+
 function compareData(sealed: { root: string; name: string; size: number; chunks: number }, data: SnapshotFacts): void {
   if (toHex(data.root) === sealed.root) return
   const differences: string[] = []
   const dataIsDir = data.name.endsWith('/')
   const sealedIsDir = sealed.name.endsWith('/')
   if (dataIsDir !== sealedIsDir) differences.push(`the data is a ${dataIsDir ? 'directory' : 'file'}, the sealed snapshot a ${sealedIsDir ? 'directory' : 'file'}`)
-  if (data.size !== sealed.size || data.chunks !== sealed.chunks) differences.push(`the data is ${data.size} bytes in ${data.chunks} chunks, the sealed snapshot ${sealed.size} bytes in ${sealed.chunks} chunks`)
-  else differences.push(`same size (${data.size} bytes in ${data.chunks} chunks), different content`)
+  if (data.size !== sealed.size || data.chunks !== sealed.chunks) differences.push(`the data is ${data.size} bytes in ${chunks(data.chunks)}, the sealed snapshot ${sealed.size} bytes in ${chunks(sealed.chunks)}`)
+  else differences.push(`same size (${data.size} bytes in ${chunks(data.chunks)}), different content`)
   reject('snapshot-mismatch', `the data's snapshot root ${toHex(data.root)} differs from the sealed root ${sealed.root}: ${differences.join('; ')}`)
 }
 

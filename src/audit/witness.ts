@@ -161,7 +161,7 @@ export function decideAdd(records: ReadonlyMap<string, WitnessRecord>, input: Ad
   }
   const next: WitnessRecord = { ...record, size: cp.size, root: cp.root, note: body.checkpoint, members, membersEpoch, updatedMs: nowMs }
   const grew = cp.size - record.size
-  return { answer: answer('ok', grew > 0 ? `accepted: ${origin} grew from ${record.size} to ${cp.size} entries, consistently` : `accepted: the checkpoint of size ${cp.size} is the one already held`, { origin, size: cp.size, oldSize: body.oldSize, newSize: cp.size }), record: next }
+  return { answer: answer('ok', grew > 0 ? `${origin} grew from ${record.size} to ${cp.size} entries, consistently` : `the checkpoint of size ${cp.size} is the one already held`, { origin, size: cp.size, oldSize: body.oldSize, newSize: cp.size }), record: next }
 }
 
 // ---------------------------------------------------------------------------------------------

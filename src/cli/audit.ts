@@ -76,7 +76,7 @@ function renderAudit(v: AuditVerdict): string {
   const row = (k: string, text: string): number => lines.push(`  ${k.padEnd(11)} ${text}`)
   if (v.network !== undefined) row('network', `${v.network} (${String(v.origin)})`)
   const e = v.entry
-  if (e?.snapshot !== undefined) row('snapshot', `${e.snapshot.name}  root ${e.snapshot.root}  ${e.snapshot.size} bytes in ${e.snapshot.chunks} chunks`)
+  if (e?.snapshot !== undefined) row('snapshot', `${e.snapshot.name}  root ${e.snapshot.root}  ${e.snapshot.size} bytes in ${e.snapshot.chunks} chunk${e.snapshot.chunks === 1 ? '' : 's'}`)
   if (e !== undefined) {
     const by = e.author !== undefined ? ` by ${e.author}, seq ${String(e.seq)}, stamped ${new Date(e.time ?? 0).toISOString()}, signature ${String(e.signature)}` : e.epoch !== undefined ? ` of epoch ${e.epoch}` : ''
     row('entry', `${e.index}: ${e.kind}${by}`)
@@ -90,7 +90,7 @@ function renderAudit(v: AuditVerdict): string {
     const changes = v.chain.filter((s) => s.changed).map((s) => s.epoch)
     row('members', `followed from genesis through ${v.chain.length} sealed checkpoint${v.chain.length === 1 ? '' : 's'}${changes.length > 0 ? `; the member set changed at the close of epoch${changes.length === 1 ? '' : 's'} ${changes.join(', ')}` : ''}`)
   }
-  if (v.data !== undefined) row('data', `root ${v.data.root}  ${v.data.size} bytes in ${v.data.chunks} chunks: ${v.data.matches ? 'matches' : 'DOES NOT MATCH'}`)
+  if (v.data !== undefined) row('data', `root ${v.data.root}  ${v.data.size} bytes in ${v.data.chunks} chunk${v.data.chunks === 1 ? '' : 's'}: ${v.data.matches ? 'matches' : 'DOES NOT MATCH'}`)
   return `${lines.join('\n')}\n`
 }
 
