@@ -208,8 +208,15 @@ function inspectCheckpoint(text: string): Record<string, unknown> {
 function inspectValue(file: string, bytes: Uint8Array): Record<string, unknown> {
   const text = Buffer.from(bytes).toString('utf8')
   if (text.startsWith(`${TLOG_PROOF_HEADER}\nextra `)) {
-    // A troth audit proof: shown, not verified (troth verify does that).
-    const p = parseAuditProof(text)
+    // A troth audit proof: shown, not verified (troth verify does that). Another application's
+    // tlog-proof with extra data is shown as an inclusion proof.
+    let p
+    try {
+      p = parseAuditProof(text)
+    } catch {
+      const t = parseTlogProof(text, AUDIT_PROOF_BYTES_MAX)
+      return { kind: 'inclusion-proof', extraBytes: t.extra?.length ?? 0, index: t.index, proof: t.proof.map(toHex), checkpoint: inspectCheckpoint(t.checkpoint) }
+    }
     return {
       kind: 'audit-proof',
       index: p.index,
