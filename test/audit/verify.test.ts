@@ -120,15 +120,10 @@ describe('audit proofs from a store', () => {
 })
 
 describe('every mutation fails', () => {
-  it('a flipped bit anywhere in the file (every byte; in the long extra line, every 7th)', () => {
+  it('a flipped bit anywhere in the file: every byte, one bit each (cycling through the eight)', () => {
     const bytes = Buffer.from(text, 'utf8')
     const seen = new Map<string, number>()
-    // The extra line is base64 of CBOR: every 7th character (7 and 8 are coprime, so the flipped
-    // bit cycles through all eight) reaches every field of it and keeps the test to seconds.
-    const extraStart = text.indexOf('\nextra ') + 1
-    const extraEnd = text.indexOf('\n', extraStart)
     for (let i = 0; i < bytes.length; i++) {
-      if (i > extraStart + 6 && i < extraEnd && (i - extraStart) % 7 !== 0) continue
       const b = Buffer.from(bytes)
       b[i]! ^= 1 << (i % 8)
       // The file as an auditor reads it: bytes, strictly UTF-8 (a bad byte is a malformed file).
