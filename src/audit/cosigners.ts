@@ -39,7 +39,12 @@ export interface CosignOptions {
   readonly epochLabel: string
 }
 
-const short = (id: string): string => (id.length > 20 ? `${id.slice(0, 16)}…` : id)
+/** A key name for a message: from a hostile file, so printable ASCII only (no terminal controls or
+ * bidi overrides), and short. */
+const short = (name: string): string => {
+  const safe = name.replace(/[^\x20-\x7e]/g, '?')
+  return safe.length > 20 ? `${safe.slice(0, 16)}…` : safe
+}
 
 /**
  * Checks the signatures of `note` (a parsed signed checkpoint) against the member set `members`.
