@@ -5,6 +5,15 @@ import { closeSync, openSync, readSync, fstatSync, writeFileSync, constants } fr
 import { createInterface } from 'node:readline'
 import { TrothError } from '../errors.ts'
 
+/** The command did its work and the answer is no (a proof that does not verify, a checkpoint a
+ * witness refuses): the verdict is already printed; the CLI exits 3. */
+export class NotValid extends Error {
+  constructor() {
+    super('not valid')
+    this.name = 'NotValid'
+  }
+}
+
 export interface Io {
   out(text: string): void
   err(text: string): void

@@ -199,11 +199,11 @@ async function readAnswer(res: IncomingMessage): Promise<{ code: number; text: s
   return { code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }
 }
 
-async function call(data: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CONTROL_TIMEOUT_MS): Promise<{ code: number; text: string }> {
+export async function call(data: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CONTROL_TIMEOUT_MS): Promise<{ code: number; text: string }> {
   return readAnswer(await openControl(data, method, path, body, timeoutMs))
 }
 
-function json(r: { code: number; text: string }): Record<string, unknown> {
+export function json(r: { code: number; text: string }): Record<string, unknown> {
   let v: Record<string, unknown>
   try {
     v = JSON.parse(r.text) as Record<string, unknown>

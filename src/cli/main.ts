@@ -1,12 +1,14 @@
 // The troth CLI (DESIGN.md §8): parse, call, print. Offline commands here: init, id, request,
-// genesis, inspect; live ones in live.ts. Exit codes: 0 ok, 1 operating error (a one-line
-// message), 2 usage error, 3 refused by the ledger (the reason), 4 not final in time, 70 a bug.
+// genesis, inspect; live ones in live.ts, audit ones in audit.ts. Exit codes: 0 ok, 1 operating
+// error (a one-line message), 2 usage error, 3 refused (by the ledger, or a checked input that is
+// not valid: verify, witness), 4 not final in time, 70 a bug.
 
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { TrothError } from '../errors.ts'
-import { processIo, type Io } from './io.ts'
+import { NotValid, processIo, type Io } from './io.ts'
+import { cmdProve, cmdProveConsistency, cmdVerify, cmdVerifyConsistency, cmdWitnessAdd, cmdWitnessShow } from './audit.ts'
 import { cmdGenesis, cmdId, cmdInit, cmdInspect, cmdRequest } from './offline.ts'
 import {
   cmdCheckpoint, cmdDuties, cmdExileList, cmdExilePropose, cmdExileVote, cmdFetch, cmdInduct, cmdInductions, cmdKeyRecoverCancel, cmdKeyRecoverList, cmdKeyRecoverRequest, cmdKeyRecoverSupport, cmdKeyRotate, cmdLeave, cmdMembers, cmdObject, cmdPolicy, cmdPolicyVote,
@@ -17,8 +19,10 @@ import { cmdDemo } from './demo.ts'
 export const EXIT_OK = 0
 export const EXIT_ERROR = 1
 export const EXIT_USAGE = 2
-/** The ledger refused the entry (the reason is printed). */
+/** Refused: the ledger refused the entry (the reason is printed); or verify, verify-consistency,
+ * witness add checked the input and it is not valid. */
 export const EXIT_REFUSED = 3
+export const EXIT_NOT_VALID = EXIT_REFUSED
 /** The entry was accepted by the node but is not final yet when the wait ended. */
 export const EXIT_NOT_FINAL = 4
 export const EXIT_INTERNAL = 70
@@ -311,6 +315,65 @@ export function buildProgram(io: Io): Command {
     .option('--json', 'print JSON')
     .action(async (o: { data: string; json?: boolean }) => cmdMembers(io, { data: o.data, json: o.json === true }))
 
+  program
+    .command('prove')
+    .description('write an audit proof (c2sp.org/tlog-proof@v1 with the member chain) of a sealed snapshot or a log entry')
+    .argument('[root]', 'snapshot root (hex), as troth snapshots lists it')
+    .option('--entry <index>', 'prove the log entry at this index instead')
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (root: string | undefined, o: { entry?: string; out: string; data: string; json?: boolean }) =>
+      cmdProve(io, { data: o.data, root, entry: o.entry, out: o.out, json: o.json === true }),
+    )
+
+  program
+    .command('prove-consistency')
+    .description('write the append-only proof from a tree size to the newest sealed checkpoint (tlog-witness body)')
+    .argument('<old-size>', 'the size of the older tree (the checkpoint you hold)')
+    .requiredOption('--out <file>', 'file to write (must not exist)')
+    .requiredOption('--data <dir>', 'data directory of the running node')
+    .option('--json', 'print JSON')
+    .action(async (old: string, o: { out: string; data: string; json?: boolean }) => cmdProveConsistency(io, { data: o.data, old, out: o.out, json: o.json === true }))
+
+  program
+    .command('verify')
+    .description('check offline that an audit proof holds: the member chain from genesis, the cosignatures, the inclusion, and the data (exit 0 valid, 3 not)')
+    .argument('<proof-file>', 'the audit proof (troth prove)')
+    .requiredOption('--genesis <file>', 'the network\'s genesis file: what you trust')
+    .option('--path <file-or-dir>', 'the data: it must be exactly the sealed snapshot')
+    .option('--json', 'print JSON')
+    .action(async (proof: string, o: { genesis: string; path?: string; json?: boolean }) => cmdVerify(io, { proof, genesis: o.genesis, path: o.path, json: o.json === true }))
+
+  program
+    .command('verify-consistency')
+    .description('check offline that NEW_CHECKPOINT extends OLD_CHECKPOINT (the log only grew) (exit 0 consistent, 3 not)')
+    .argument('<old-checkpoint>', 'the older checkpoint (signed note or body)')
+    .argument('<new-checkpoint>', 'the newer checkpoint (signed note or body)')
+    .argument('<proof>', 'the tlog-witness body: old N, consistency proof, blank line, checkpoint (troth prove-consistency)')
+    .option('--genesis <file>', 'also check the checkpoints are this network\'s')
+    .option('--json', 'print JSON')
+    .action(async (old: string, neu: string, proof: string, o: { genesis?: string; json?: boolean }) => cmdVerifyConsistency(io, { old, new: neu, proof, genesis: o.genesis, json: o.json === true }))
+
+  const witness = program.command('witness').description('a remembering auditor: keep the largest verified checkpoint per log, accept only consistent extensions')
+  witness
+    .command('add')
+    .description('add a checkpoint (tlog-witness add-checkpoint body, troth prove-consistency) (exit 0 accepted, 3 refused)')
+    .argument('<file>', 'the add-checkpoint body: old N, consistency proof, blank line, checkpoint')
+    .requiredOption('--store <dir>', 'the witness\'s directory (created if missing)')
+    .option('--genesis <file>', 'the log\'s genesis: needed the first time a log is witnessed')
+    .option('--members <proof>', 'an audit proof of the same checkpoint, to learn its exact member set (troth prove --entry <size - 1>)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, o: { store: string; genesis?: string; members?: string; json?: boolean }) =>
+      cmdWitnessAdd(io, { file, store: o.store, genesis: o.genesis, members: o.members, json: o.json === true }),
+    )
+  witness
+    .command('show')
+    .description('the logs this witness keeps: origin, size, root, members known')
+    .requiredOption('--store <dir>', 'the witness\'s directory')
+    .option('--json', 'print JSON')
+    .action(async (o: { store: string; json?: boolean }) => cmdWitnessShow(io, { store: o.store, json: o.json === true }))
+
   const examples: Record<string, string> = {
     init: 'troth init --data ~/.troth --name alice',
     id: 'troth id --data ~/.troth',
@@ -325,11 +388,17 @@ export function buildProgram(io: Io): Command {
     snapshots: 'troth snapshots --data ~/.troth',
     duties: 'troth duties --data ~/.troth',
     members: 'troth members --data ~/.troth --json',
+    prove: 'troth prove 5d41…c2 --out minutes.proof --data ~/.troth',
+    'prove-consistency': 'troth prove-consistency 1200 --out grew.body --data ~/.troth',
+    verify: 'troth verify minutes.proof --genesis coop.genesis --path ./minutes-2026',
+    'verify-consistency': 'troth verify-consistency old.checkpoint new.checkpoint grew.body',
   }
   for (const c of program.commands) {
     const text = examples[c.name()]
     if (text !== undefined) example(c, text)
   }
+  example(witness.commands.find((c) => c.name() === 'add') as Command, 'troth witness add grew.body --store ~/.troth-witness --genesis coop.genesis')
+  example(witness.commands.find((c) => c.name() === 'show') as Command, 'troth witness show --store ~/.troth-witness')
   return program
 }
 
@@ -348,6 +417,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK
       return EXIT_USAGE
     }
+    if (err instanceof NotValid) return EXIT_NOT_VALID
     if (err instanceof TrothError) {
       io.err(`troth: ${err.message}\n`)
       if (err.code === 'ledger.refused') return EXIT_REFUSED

@@ -6,7 +6,7 @@ import { generateSeed } from '../identity/ed25519.ts'
 import { createKeystore, loadKeystore, readKeystorePublic } from '../identity/keystore.ts'
 import { formatMemberId, isMemberId, parseMemberId } from '../identity/member-id.ts'
 import { decode, type CborValue } from '../ledger/encoding.ts'
-import { decodeGenesis, encodeGenesis, genesisHash, type Founder } from '../ledger/genesis.ts'
+import { decodeGenesis, encodeGenesis, genesisHash, ledgerOrigin, type Founder } from '../ledger/genesis.ts'
 import { toHex } from '../ledger/hash.ts'
 import { GENESIS_BYTES_MAX, NAME_BYTES_MAX, REQUEST_BYTES_MAX } from '../ledger/limits.ts'
 import { PARAMS, PARAM_NAMES, genesisPolicy, isParamName } from '../ledger/policy.ts'
@@ -15,6 +15,7 @@ import { encode } from '../ledger/encoding.ts'
 import { nameProblem } from '../ledger/names.ts'
 import { NOTE_BYTES_MAX, TLOG_PROOF_HEADER, parseCheckpoint, parseConsistencyBody, parseNote, parseTlogProof, verifyCosignature, keyId, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519 } from '../ledger/tlog.ts'
 import { ensureDataDir, keyPath } from '../node/data-dir.ts'
+import { AUDIT_PROOF_BYTES_MAX, parseAuditProof } from '../audit/index.ts'
 import { readFileCapped, writeNewFile, type Io } from './io.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -160,7 +161,7 @@ export async function cmdGenesis(
   const bytes = encodeGenesis(genesis)
   const { net } = decodeGenesis(bytes) // full validation, exactly as nodes will do it
   writeNewFile(o.out, bytes)
-  const origin = `troth/${o.name}/${toHex(net)}`
+  const origin = ledgerOrigin(o.name, net)
   if (o.json) printJson(io, { net: toHex(net), origin, founders: genesis.founders.map((f) => formatMemberId(f.key)), out: o.out })
   else io.out(`genesis for ${o.name} written to ${o.out}\nnet ${toHex(net)}\norigin ${origin}\nfounders ${genesis.founders.length}\n`)
 }
@@ -168,7 +169,7 @@ export async function cmdGenesis(
 // ---------------------------------------------------------------------------------------------
 // inspect: tell the file kind from its content, then print it.
 
-const INSPECT_BYTES_MAX = Math.max(GENESIS_BYTES_MAX, NOTE_BYTES_MAX) + 1024
+const INSPECT_BYTES_MAX = Math.max(GENESIS_BYTES_MAX, NOTE_BYTES_MAX, AUDIT_PROOF_BYTES_MAX) + 1024
 
 function isoTime(ms: number): string {
   const d = new Date(ms)
@@ -209,6 +210,25 @@ function inspectCheckpoint(text: string): Record<string, unknown> {
 
 function inspectValue(file: string, bytes: Uint8Array): Record<string, unknown> {
   const text = Buffer.from(bytes).toString('utf8')
+  if (text.startsWith(`${TLOG_PROOF_HEADER}\nextra `)) {
+    // A troth audit proof: shown, not verified (troth verify does that). Another application's
+    // tlog-proof with extra data is shown as an inclusion proof.
+    let p
+    try {
+      p = parseAuditProof(text)
+    } catch {
+      const t = parseTlogProof(text, AUDIT_PROOF_BYTES_MAX)
+      return { kind: 'inclusion-proof', extraBytes: t.extra?.length ?? 0, index: t.index, proof: t.proof.map(toHex), checkpoint: inspectCheckpoint(t.checkpoint) }
+    }
+    return {
+      kind: 'audit-proof',
+      index: p.index,
+      entryBytes: p.entry.length,
+      proof: p.proof.map(toHex),
+      chain: p.chain.map((s) => ({ checkpointSize: s.seal.index + 1, sealLeaf: s.seal.index, nextMembers: s.next === null ? null : s.next.length })),
+      checkpoint: inspectCheckpoint(p.checkpoint),
+    }
+  }
   if (text.startsWith(`${TLOG_PROOF_HEADER}\n`)) {
     const p = parseTlogProof(text)
     return { kind: 'inclusion-proof', index: p.index, proof: p.proof.map(toHex), checkpoint: inspectCheckpoint(p.checkpoint) }
@@ -245,7 +265,7 @@ function inspectValue(file: string, bytes: Uint8Array): Record<string, unknown> 
       kind: 'genesis',
       name: genesis.name,
       net: toHex(genesisHash(bytes)),
-      origin: `troth/${genesis.name}/${toHex(net)}`,
+      origin: ledgerOrigin(genesis.name, net),
       time: isoTime(genesis.time),
       founders: genesis.founders.map((f) => ({ id: formatMemberId(f.key), name: f.name, request: f.request !== null })),
       policy: Object.fromEntries(PARAM_NAMES.map((p) => [p, { value: policy[p], set: p in genesis.policy, default: PARAMS[p].default }])),

@@ -6,7 +6,7 @@ import { TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
 import { memberKeyAcceptable } from '../identity/key-check.ts'
 import { asArray, asBytes, asMap, asText, asUint, decode, encode, type CborValue } from './encoding.ts'
-import { sha256, bytesEqual } from './hash.ts'
+import { sha256, bytesEqual, toHex } from './hash.ts'
 import { asName, nameProblem } from './names.ts'
 import { CompactRange, leafHash } from './merkle.ts'
 import { GENESIS_BYTES_MAX, GENESIS_FOUNDERS_MAX, NAME_BYTES_MAX, STANDING_MAX, STANDING_PRIOR_EVENTS, WEIGHT_FULL } from './limits.ts'
@@ -48,6 +48,11 @@ export function encodeGenesis(g: Genesis): Uint8Array {
 
 export function genesisHash(bytes: Uint8Array): Uint8Array {
   return sha256(bytes)
+}
+
+/** The log's C2SP checkpoint origin (DESIGN.md §3.2): `troth/<network name>/<net hex>`. */
+export function ledgerOrigin(name: string, net: Uint8Array): string {
+  return `troth/${name}/${toHex(net)}`
 }
 
 function invalid(msg: string): TrothError {

@@ -11,6 +11,8 @@ export const ADDRS_MAX = 8
 export const ADDR_BYTES_MAX = 256
 export const GENESIS_BYTES_MAX = 1024 * 1024
 export const GENESIS_FOUNDERS_MAX = 1024
+/** Validators one epoch may have (members with weight). */
+export const VALIDATORS_MAX = 1_000_000
 export const REQUEST_BYTES_MAX = 1024
 /** An entry may be stamped at most this far ahead of the block that carries it. */
 export const ENTRY_TIME_AHEAD_MS_MAX = 10 * 60 * 1000

@@ -6,7 +6,7 @@ import { asArray, asBool, asBytes, asEnum, asMap, asText, asUint, encode, type C
 import { rootOf, leafHash } from './merkle.ts'
 import { parseSignedRequest, signedRequestToCbor, type SignedRequest } from './request.ts'
 import { PARAM_NAMES, isParamName, type ParamName, type PolicyValues } from './policy.ts'
-import { ADDRS_MAX, ADDR_BYTES_MAX, NAME_BYTES_MAX, REASON_BYTES_MAX } from './limits.ts'
+import { ADDRS_MAX, ADDR_BYTES_MAX, NAME_BYTES_MAX, REASON_BYTES_MAX, VALIDATORS_MAX } from './limits.ts'
 import { sha256 } from './hash.ts'
 import { TrothError } from '../errors.ts'
 
@@ -331,6 +331,13 @@ export function validatorsToCbor(vs: readonly Validator[]): CborValue {
 export function validatorsHash(vs: readonly Validator[]): Uint8Array {
   return sha256(encode(validatorsToCbor(vs)))
 }
+/** Strict decoding of a validator list (at most VALIDATORS_MAX); `what` names it in errors. */
+export function validatorsFromCbor(v: CborValue, what: string): Validator[] {
+  return asArray(v, what, VALIDATORS_MAX).map((x, i) => {
+    const vm = asMap(x, `${what}[${i}]`, ['id', 'key', 'weight'])
+    return { id: asText(vm.id as CborValue, `${what}[${i}].id`, 128), key: asBytes(vm.key as CborValue, `${what}[${i}].key`, 32), weight: asUint(vm.weight as CborValue, `${what}[${i}].weight`) }
+  })
+}
 // The epoch record leaves out the seed: the seed of epoch e+1 is the hash of the block that closes
 // epoch e, and that block commits to the state root, so the seed is kept with the chain position.
 function epochToCbor(e: EpochState): CborValue {
@@ -338,10 +345,7 @@ function epochToCbor(e: EpochState): CborValue {
 }
 function epochFromCbor(v: CborValue, seed: Uint8Array): EpochState {
   const m = asMap(v, 'epoch', ['number', 'startHeight', 'length', 'validators', 'totalWeight'])
-  const validators = asArray(m.validators as CborValue, 'epoch.validators', 1_000_000).map((x, i) => {
-    const vm = asMap(x, `epoch.validators[${i}]`, ['id', 'key', 'weight'])
-    return { id: asText(vm.id as CborValue, 'validator.id', 128), key: asBytes(vm.key as CborValue, 'validator.key', 32), weight: asUint(vm.weight as CborValue, 'validator.weight') }
-  })
+  const validators = validatorsFromCbor(m.validators as CborValue, 'epoch.validators')
   return {
     number: asUint(m.number as CborValue, 'epoch.number'),
     startHeight: asUint(m.startHeight as CborValue, 'epoch.startHeight'),

@@ -11,9 +11,9 @@ import { genesisHash, genesisState, decodeGenesis } from './genesis.ts'
 import { bytesEqual, toHex } from './hash.ts'
 import { CompactRange, leafHash, type NodeReader } from './merkle.ts'
 import { BLOCK_BYTES_MAX, GENESIS_BYTES_MAX } from './limits.ts'
-import { META_KEY, recordAt, stateFromRecords, stateRecords, type LedgerState } from './state.ts'
+import { META_KEY, recordAt, stateFromRecords, stateRecords, validatorsFromCbor, validatorsHash, validatorsToCbor, type LedgerState, type Validator } from './state.ts'
 
-export const STORE_FORMAT = 3
+export const STORE_FORMAT = 4
 const RECORD_BYTES_MAX = 16 * 1024 * 1024
 
 // Key spaces. Numbers are fixed-width hex so that key order is numeric order.
@@ -30,6 +30,10 @@ const certKey = (height: number): string => `c/${hex16(height)}`
 const digestKey = (digest: Uint8Array): string => `d/${toHex(digest)}`
 /** Sealed checkpoint note of an epoch. */
 const checkpointKey = (epoch: number): string => `k/${hex16(epoch)}`
+/** Log index of an epoch's epoch.seal leaf (the last leaf of its checkpoint), for audit proofs. */
+const sealKey = (epoch: number): string => `e/${hex16(epoch)}`
+/** Validator set of an epoch whose set differs from the epoch before (audit proofs, §3.2). */
+const validatorsKey = (epoch: number): string => `v/${hex16(epoch)}`
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
 
@@ -144,6 +148,7 @@ export class LedgerStore {
       for (const key of applied.changed) changed.add(key)
       for (const l of applied.leaves) ops.push({ type: 'put', key: leafKey(l.index), value: l.bytes })
       for (const n of applied.nodes) ops.push({ type: 'put', key: nodeKey(n.level, n.index), value: n.hash })
+      if (applied.sealed !== null) ops.push(...sealOps(head, applied))
       head = applied.state
     }
     for (const key of changed) {
@@ -201,6 +206,28 @@ export class LedgerStore {
     return undefined
   }
 
+  /** Log index of epoch `epoch`'s epoch.seal leaf, once that epoch has closed. */
+  async sealIndex(epoch: number): Promise<number | undefined> {
+    const v = await this.db.get(sealKey(epoch))
+    return v === undefined ? undefined : (decode(v, { bytesMax: 16 }) as number)
+  }
+
+  /** The validator set of `epoch` (any epoch up to the current one). */
+  async validatorsOf(epoch: number): Promise<Validator[]> {
+    assert(Number.isSafeInteger(epoch) && epoch >= 0 && epoch <= this.current.epoch.number, 'validatorsOf: epoch out of range')
+    for await (const value of this.db.values({ lte: validatorsKey(epoch), gte: 'v/', reverse: true, limit: 1 })) {
+      return validatorsFromCbor(decode(value, { bytesMax: RECORD_BYTES_MAX }), 'stored validators')
+    }
+    return genesisState(await this.genesis()).epoch.validators.slice()
+  }
+
+  /** Epochs in [1, upTo] whose validator set differs from the epoch before, ascending. */
+  async membershipChanges(upTo: number): Promise<number[]> {
+    const out: number[] = []
+    for await (const key of this.db.keys({ gt: 'v/', lte: validatorsKey(upTo) })) out.push(parseInt(key.slice(2), 16))
+    return out
+  }
+
   async block(height: number): Promise<Block | undefined> {
     const bytes = await this.db.get(blockKey(height))
     return bytes === undefined ? undefined : decodeBlock(bytes)
@@ -234,6 +261,22 @@ export class LedgerStore {
     this.closed = true
     await this.db.close()
   }
+}
+
+/** The audit indexes of an epoch close (docs/audit.md): where its epoch.seal leaf is, and the
+ * next epoch's validator set when it changed. */
+function sealOps(before: LedgerState, applied: Applied): Op[] {
+  const sealed = applied.sealed
+  assert(sealed !== null, 'sealOps: the block closes no epoch')
+  const leaf = applied.leaves.at(-1)
+  assert(leaf !== undefined && bytesEqual(leaf.bytes, sealed.leaf), 'the epoch.seal leaf is the last leaf of the closing block')
+  const ops: Op[] = [{ type: 'put', key: sealKey(sealed.epoch), value: encode(leaf.index) }]
+  const next = applied.state.epoch
+  assert(next.number === sealed.epoch + 1, 'the closing block starts the next epoch')
+  if (!bytesEqual(validatorsHash(next.validators), validatorsHash(before.epoch.validators))) {
+    ops.push({ type: 'put', key: validatorsKey(next.number), value: encode(validatorsToCbor(next.validators)) })
+  }
+  return ops
 }
 
 function initialOps(state: LedgerState, genesis: Uint8Array): Op[] {

@@ -274,9 +274,9 @@ function hashLines(proof: readonly Uint8Array[]): string {
 }
 
 /** Splits `<header lines>\n\n<signed checkpoint>` at its first blank line. */
-function splitProofText(text: string): { lines: string[]; checkpoint: string } {
+function splitProofText(text: string, bytesMax: number): { lines: string[]; checkpoint: string } {
   if (typeof text !== 'string') fail('proof.malformed', 'proof is not a string')
-  if (text.length > NOTE_BYTES_MAX || Buffer.byteLength(text, 'utf8') > NOTE_BYTES_MAX) fail('proof.malformed', `proof is larger than ${NOTE_BYTES_MAX} bytes`)
+  if (text.length > bytesMax || Buffer.byteLength(text, 'utf8') > bytesMax) fail('proof.malformed', `proof is larger than ${bytesMax} bytes`)
   const split = text.indexOf('\n\n')
   if (split < 0) fail('proof.malformed', 'no blank line before the checkpoint')
   const checkpoint = text.slice(split + 2)
@@ -290,16 +290,19 @@ function parseHashLines(lines: string[]): Uint8Array[] {
 }
 
 /** c2sp.org/tlog-proof@v1: header, optional `extra`, `index N`, inclusion proof, blank line,
- * signed checkpoint. Empty extra data is written as no `extra` line. */
-export function formatTlogProof(p: { extra?: Uint8Array; index: number; proof: readonly Uint8Array[]; checkpoint: string }): string {
+ * signed checkpoint. Empty extra data is written as no `extra` line. The whole proof is at most
+ * `bytesMax` bytes (1 MiB unless a caller carries a large `extra`, as troth's audit proofs do). */
+export function formatTlogProof(p: { extra?: Uint8Array; index: number; proof: readonly Uint8Array[]; checkpoint: string }, bytesMax = NOTE_BYTES_MAX): string {
   if (!isCount(p.index)) fail('proof.malformed', `index ${String(p.index)} is not an integer in [0, 2^53)`)
   checkSignedCheckpoint(p.checkpoint)
   const extra = p.extra !== undefined && p.extra.length > 0 ? `extra ${base64(p.extra)}\n` : ''
-  return `${TLOG_PROOF_HEADER}\n${extra}index ${p.index}\n${hashLines(p.proof)}\n${p.checkpoint}`
+  const text = `${TLOG_PROOF_HEADER}\n${extra}index ${p.index}\n${hashLines(p.proof)}\n${p.checkpoint}`
+  if (Buffer.byteLength(text, 'utf8') > bytesMax) fail('proof.malformed', `proof is larger than ${bytesMax} bytes`)
+  return text
 }
 
-export function parseTlogProof(text: string): TlogProof {
-  const { lines, checkpoint } = splitProofText(text)
+export function parseTlogProof(text: string, bytesMax = NOTE_BYTES_MAX): TlogProof {
+  const { lines, checkpoint } = splitProofText(text, bytesMax)
   if (lines[0] !== TLOG_PROOF_HEADER) fail('proof.malformed', `first line is not ${TLOG_PROOF_HEADER}`)
   let next = 1
   let extra: Uint8Array | undefined
@@ -324,7 +327,7 @@ export function formatConsistencyBody(b: { oldSize: number; proof: readonly Uint
 }
 
 export function parseConsistencyBody(text: string): ConsistencyBody {
-  const { lines, checkpoint } = splitProofText(text)
+  const { lines, checkpoint } = splitProofText(text, NOTE_BYTES_MAX)
   const oldLine = lines[0] ?? ''
   if (!oldLine.startsWith('old ')) fail('proof.malformed', 'first line is not "old N"')
   return { oldSize: parseCount(oldLine.slice('old '.length), 'proof.malformed', 'old size'), proof: parseHashLines(lines.slice(1)), checkpoint }

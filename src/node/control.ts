@@ -9,9 +9,10 @@ import { isAbsolute, join } from 'node:path'
 import { TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
 import { CompactRange } from '../ledger/merkle.ts'
-import { sha256, toHex } from '../ledger/hash.ts'
+import { fromHex, sha256, toHex } from '../ledger/hash.ts'
 import type { Body } from '../ledger/entry.ts'
 import { governanceOf, parseSubmission, policyOf } from './governance.ts'
+import { proveConsistency, proveEntry } from '../audit/index.ts'
 import type { Daemon } from './daemon.ts'
 
 export const CONTROL_FILE = 'control.json'
@@ -123,6 +124,17 @@ export class ControlServer {
   }
 }
 
+/** Answers with what a prover built, or with the reason it could not: 404 when the ledger does not
+ * have it (yet), 400 for a request it cannot answer, 500 for anything else. */
+async function replyProven(res: ServerResponse, build: () => Promise<object>): Promise<void> {
+  try {
+    return reply(res, 200, await build())
+  } catch (err) {
+    if (!(err instanceof TrothError)) throw err
+    return reply(res, err.code === 'input.not-found' ? 404 : err.code === 'input.invalid' ? 400 : 500, { error: err.message })
+  }
+}
+
 function reply(res: ServerResponse, code: number, body: unknown, type = 'application/json'): void {
   const text = type === 'application/json' ? `${JSON.stringify(body)}\n` : String(body)
   res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(text) })
@@ -187,6 +199,20 @@ async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expe
     } catch (err) {
       return reply(res, err instanceof TrothError ? 400 : 500, { error: (err as Error).message })
     }
+  }
+  if (req.method === 'GET' && url.pathname === '/prove') {
+    // An audit proof (docs/audit.md) of a sealed snapshot (?root=HEX) or of any entry (?entry=N).
+    const root = url.searchParams.get('root')
+    const entry = url.searchParams.get('entry')
+    if ((root === null) === (entry === null)) return reply(res, 400, { error: 'give exactly one of root=HEX or entry=N' })
+    if (root !== null && !/^[0-9a-f]{64}$/.test(root)) return reply(res, 400, { error: 'root must be 64 lowercase hex characters' })
+    if (entry !== null && !/^(0|[1-9][0-9]{0,15})$/.test(entry)) return reply(res, 400, { error: 'entry must be a log index (a non-negative integer)' })
+    return replyProven(res, () => proveEntry(d.store, root !== null ? { root: fromHex(root) } : { index: Number(entry) }))
+  }
+  if (req.method === 'GET' && url.pathname === '/prove-consistency') {
+    const old = url.searchParams.get('old') ?? ''
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(old)) return reply(res, 400, { error: 'old must be a tree size (a non-negative integer)' })
+    return replyProven(res, () => proveConsistency(d.store, Number(old)))
   }
   if (req.method === 'GET' && url.pathname === '/snapshots') return reply(res, 200, await snapshotsOf(d))
   if (req.method === 'GET' && url.pathname === '/duties') {

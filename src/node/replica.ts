@@ -13,6 +13,7 @@ import { bytesEqual, sha256, toHex } from '../ledger/hash.ts'
 import { ENTRY_BYTES_MAX, MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { consistencyProof, verifyConsistency, type NodeReader } from '../ledger/merkle.ts'
 import type { LedgerState } from '../ledger/state.ts'
+import { ledgerOrigin } from '../ledger/genesis.ts'
 import { cosign, formatCheckpoint, formatNote, keyId, parseNote, SIG_TYPE_COSIGNATURE_V1, verifyCosignature, type NoteSignature } from '../ledger/tlog.ts'
 import { EpochEngine, type Action, type ConsensusMessage, type Timing } from '../ledger/consensus/engine.ts'
 import { certFromCbor, certToCbor, checkCertificate, ValidatorSet, voteFromCbor, voteToCbor, type Certificate, type Vote } from '../ledger/consensus/messages.ts'
@@ -138,7 +139,7 @@ export function decodeConsensus(bytes: Uint8Array): ConsensusMessage | CosigMess
 }
 
 export function checkpointOrigin(state: LedgerState): string {
-  return `troth/${state.meta.name}/${toHex(state.meta.net)}`
+  return ledgerOrigin(state.meta.name, state.meta.net)
 }
 
 export class Replica {

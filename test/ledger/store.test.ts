@@ -61,6 +61,31 @@ describe('LedgerStore', () => {
     await store.close()
   })
 
+  it('indexes each epoch.seal leaf and each changed validator set, also when one batch spans several epochs', async () => {
+    const chain = scriptedChain(23) // epochs of 5 blocks; xavier is inducted at the close of epoch 0
+    const store = await LedgerStore.open(tempDir(), genesis)
+    await store.commitChain(chain.blocks.map((b) => ({ block: b.block, applied: b.applied })), null)
+    const closes = chain.blocks.filter((b) => b.applied.sealed !== null)
+    expect(closes.length).toBe(4)
+    let before = chain.blocks[0]!.applied.state.epoch.validators // epoch 0's: no block in epoch 0 changes it
+    const changes: number[] = []
+    for (const b of closes) {
+      const sealed = b.applied.sealed!
+      const leaf = b.applied.leaves.at(-1)!
+      expect(await store.sealIndex(sealed.epoch)).toBe(leaf.index)
+      expect(Buffer.from((await store.leaf(leaf.index))!)).toEqual(Buffer.from(sealed.leaf))
+      const next = b.applied.state.epoch
+      expect(await store.validatorsOf(next.number)).toEqual(next.validators)
+      if (JSON.stringify(next.validators.map((v) => v.id)) !== JSON.stringify(before.map((v) => v.id))) changes.push(next.number)
+      before = next.validators
+    }
+    expect(changes).toEqual([1])
+    expect(await store.membershipChanges(store.state.epoch.number)).toEqual(changes)
+    expect((await store.validatorsOf(0)).map((v) => v.id)).toEqual(FOUNDERS.map((f) => f.id).sort())
+    expect(await store.sealIndex(store.state.epoch.number)).toBeUndefined() // the open epoch
+    await store.close()
+  })
+
   it('refuses an invalid block without writing anything', async () => {
     const chain = scriptedChain(3)
     const dir = tempDir()
