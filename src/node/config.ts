@@ -118,6 +118,15 @@ export function envOverrides(env: Readonly<Record<string, string | undefined>>):
   return t
 }
 
+function valueAt(t: unknown, path: readonly PropertyKey[]): unknown {
+  let v = t
+  for (const p of path) {
+    if (typeof v !== 'object' || v === null) return undefined
+    v = (v as Record<PropertyKey, unknown>)[p]
+  }
+  return v
+}
+
 /** Where a schema problem is, as the key a person wrote. */
 function keyOf(path: readonly PropertyKey[]): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[')
@@ -136,7 +145,7 @@ export function resolveConfig(layers: { file?: Tree; env?: Tree; flags?: Tree },
     throw bad(`unknown key ${issue.keys.map((k) => `"${where}${k}"`).join(', ')} in ${source} (see troth config init)`)
   }
   const key = keyOf(issue.path)
-  if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) {
+  if (issue.code === 'invalid_type' && valueAt(t, issue.path) === undefined) {
     throw bad(`"${key}" is required (in ${source}, as a flag, or TROTH_${key.toUpperCase().replace(/\./g, '_')})`)
   }
   throw bad(`"${key}" ${issue.message.replace(/^Invalid input: /, '')} (in ${source})`)

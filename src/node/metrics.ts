@@ -41,27 +41,21 @@ export class NodeMetrics {
 
   constructor(d: Daemon, data: string) {
     const registers = [this.registry]
+    const self = this
     this.finality = new Histogram({
       name: 'troth_finality_seconds',
       help: 'Time from submitting an own entry to its block being finalized and committed',
       buckets: FINALITY_BUCKETS,
       registers,
-    })
-    const finality = this.finality
-    const self = this
-    new Gauge({
-      name: 'troth_finalized_height',
-      help: 'Height of the last finalized block',
-      registers,
       collect() {
-        this.set(d.store.state.meta.height)
-        // Feed the histogram with the latencies that arrived since the last scrape.
+        // The latencies that arrived since the last scrape.
         const all = d.replica.finality
         if (all.length < self.seenFinality) self.seenFinality = 0 // the replica trimmed its list
-        for (const ms of all.slice(self.seenFinality)) finality.observe(ms / 1000)
+        for (const ms of all.slice(self.seenFinality)) this.observe(ms / 1000)
         self.seenFinality = all.length
       },
     })
+    new Gauge({ name: 'troth_finalized_height', help: 'Height of the last finalized block', registers, collect() { this.set(d.store.state.meta.height) } })
     new Gauge({ name: 'troth_epoch', help: 'Current epoch', registers, collect() { this.set(d.store.state.epoch.number) } })
     new Gauge({ name: 'troth_view', help: 'Current consensus view', registers, collect() { this.set(d.replica.currentEngine?.currentView ?? 0) } })
     new Gauge({ name: 'troth_log_size', help: 'Leaves in the ledger log', registers, collect() { this.set(d.store.state.meta.logSize) } })

@@ -123,6 +123,14 @@ const $ = (id) => document.getElementById(id)
 const short = (x) => (x && x.length > 20 ? x.slice(0, 14) + '…' + x.slice(-4) : x ?? '')
 function rows(id, list, cells) {
   const body = $(id).tBodies[0]
+  if (list.length === 0) {
+    const tr = document.createElement('tr'), td = document.createElement('td')
+    td.colSpan = $(id).tHead.rows[0].cells.length
+    td.textContent = 'none'
+    td.className = 'left'
+    tr.append(td)
+    return body.replaceChildren(tr)
+  }
   body.replaceChildren(...list.map((item) => {
     const tr = document.createElement('tr')
     for (const [text, cls] of cells(item)) {
@@ -182,10 +190,13 @@ setInterval(refresh, 1000)
 `
 
 export class StatusServer {
-  private constructor(
-    private readonly server: Server,
-    readonly url: string,
-  ) {}
+  private readonly server: Server
+  readonly url: string
+
+  private constructor(server: Server, url: string) {
+    this.server = server
+    this.url = url
+  }
 
   /** Listen on HOST:PORT (port 0 picks one). A port in use is a TrothError naming it. */
   static async start(listen: string, d: Daemon, metrics: NodeMetrics): Promise<StatusServer> {

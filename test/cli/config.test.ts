@@ -68,7 +68,7 @@ describe('a bad configuration is one clear line and a non-zero exit', () => {
     ['a number out of range', 'delta_ms = 1\n', /^troth: config: "delta_ms" Too small: expected number to be >=5/],
     ['a bad enum', '[log]\nlevel = "loud"\n', /^troth: config: "log.level" /],
     ['a bad list item', 'bootstrap = ["/ip4/127.0.0.1/tcp/1"]\n', /^troth: config: "bootstrap\[0\]" must end in \/p2p\/<peer id>/],
-    ['a TOML syntax error', 'idle_ms = = 3\n', /^troth: config: .*\.toml is not valid TOML at line 1/],
+    ['a TOML syntax error', 'idle_ms = = 3\n', /^troth: config: .*\.toml is not valid TOML at line \d+, column \d+: /],
   ])('%s', (_what, extra, reason) => {
     const r = startWith(base().replace('[status]', `${extra}[status]`).replace(/^(\[log\]\n)(.*)\[status\]/s, '$1$2[status]'))
     // TOML tables end where the next begins: keys given before [status] belong to the top level

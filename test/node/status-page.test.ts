@@ -93,13 +93,13 @@ describe('one node as a home server runs it', () => {
   it('the status page loads from the node, shows the members and the finalized height, and updates after a new block', async () => {
     const page = await browser!.newPage()
     await page.goto(url)
-    await page.waitForFunction(() => document.getElementById('height')?.textContent !== '–')
+    await page.waitForFunction('document.getElementById("height")?.textContent !== "–"')
     const first = Number(await page.textContent('#height'))
     expect(first).toBeGreaterThanOrEqual(0)
     await expect.poll(async () => page.textContent('#members tbody')).toContain('solo')
     expect(await page.textContent('#members tbody')).toContain('active')
     // A new block comes every idle period; the page picks it up without a reload.
-    await page.waitForFunction((h) => Number(document.getElementById('height')?.textContent) > h, first, { timeout: 20_000 })
+    await page.waitForFunction(`Number(document.getElementById("height")?.textContent) > ${first}`, undefined, { timeout: 20_000 })
     const later = Number(await page.textContent('#height'))
     expect(later).toBeGreaterThan(first)
     const status = JSON.parse(troth(['status', '--json', '--data', data]).stdout) as { height: number }
