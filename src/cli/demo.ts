@@ -190,7 +190,8 @@ export async function cmdDemo(io: Io, o: DemoOptions): Promise<void> {
       const m = (await members(alice)).members
       if (s.epoch !== lastEpoch) {
         lastEpoch = s.epoch
-        const line = m.filter((x) => x.status === 'active').map((x) => `${x.name} ${x.dutiesDone} done/${x.dutiesMissed} missed`).join(', ')
+        const order = nodes.map((n) => n.id)
+        const line = m.filter((x) => x.status === 'active').sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id)).map((x) => `${x.name} ${x.dutiesDone} done/${x.dutiesMissed} missed`).join(', ')
         say(`  epoch ${s.epoch}: ${line}`)
       }
       exiled = m.find((x) => x.id === dave.id && x.status === 'exiled')
