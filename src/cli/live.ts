@@ -14,7 +14,10 @@ import { fromHex, toHex } from '../ledger/hash.ts'
 import { formatMemberId, isMemberId, parseMemberId } from '../identity/member-id.ts'
 import { refusal } from './refusals.ts'
 import { CONTROL_FILE, type ControlInfo } from '../node/control.ts'
-import { Daemon, DELTA_MS_DEFAULT, IDLE_MS_DEFAULT } from '../node/daemon.ts'
+import { Daemon } from '../node/daemon.ts'
+import { CONFIG_BYTES_MAX, envOverrides, exampleConfig, parseConfigText, resolveConfig, type Config } from '../node/config.ts'
+import { pino, type Logger } from 'pino'
+import pinoPretty from 'pino-pretty'
 import { readFileCapped, writeNewFile, type Io } from './io.ts'
 import { passphraseFor, readGenesisFile, unlockKey } from './offline.ts'
 import { createKeystore, loadKeystore, readKeystorePublic } from '../identity/keystore.ts'
@@ -41,17 +44,57 @@ function nextKeyOf(data: string): Uint8Array | null {
   return readKeystorePublic(nextKeyPath(data)).publicKey
 }
 
-export async function cmdStart(
-  io: Io,
-  o: { data: string; genesis: string; listen: string[]; bootstrap: string[]; idleMs?: string | undefined; deltaMs?: string | undefined },
-): Promise<void> {
-  if (o.listen.length === 0) throw usage('at least one --listen multiaddr is required, e.g. /ip4/127.0.0.1/tcp/7700')
-  const genesis = readFileCapped(o.genesis, GENESIS_BYTES_MAX, 'genesis')
-  const idleMs = parseMs(o.idleMs, '--idle-ms', IDLE_MS_DEFAULT)
-  const deltaMs = parseMs(o.deltaMs, '--delta-ms', DELTA_MS_DEFAULT)
+export interface StartFlags {
+  config?: string | undefined
+  data?: string | undefined
+  genesis?: string | undefined
+  listen: string[]
+  bootstrap: string[]
+  idleMs?: string | undefined
+  deltaMs?: string | undefined
+  status?: string | undefined
+  logLevel?: string | undefined
+  logFormat?: string | undefined
+}
+
+/** The configuration `troth start` runs with: flags over TROTH_* over the file over defaults. */
+export function startConfig(io: Io, o: StartFlags): Config {
+  const flags: Record<string, unknown> = {}
+  if (o.data !== undefined) flags.data = o.data
+  if (o.genesis !== undefined) flags.genesis = o.genesis
+  if (o.listen.length > 0) flags.listen = o.listen
+  if (o.bootstrap.length > 0) flags.bootstrap = o.bootstrap
+  if (o.idleMs !== undefined) flags.idle_ms = parseMs(o.idleMs, '--idle-ms', 0)
+  if (o.deltaMs !== undefined) flags.delta_ms = parseMs(o.deltaMs, '--delta-ms', 0)
+  if (o.status !== undefined) flags.status = { listen: o.status }
+  if (o.logLevel !== undefined || o.logFormat !== undefined) flags.log = { ...(o.logLevel !== undefined ? { level: o.logLevel } : {}), ...(o.logFormat !== undefined ? { format: o.logFormat } : {}) }
+  const file = o.config === undefined ? undefined : parseConfigText(new TextDecoder().decode(readFileCapped(o.config, CONFIG_BYTES_MAX, 'config')), o.config)
+  return resolveConfig({ ...(file !== undefined ? { file } : {}), env: envOverrides(io.env), flags }, o.config ?? 'the configuration')
+}
+
+/** pino, as JSON lines on stdout or pretty for a terminal. Never given a secret to log. */
+function makeLogger(c: Config): Logger {
+  const pretty = c.log.format === 'pretty' || (c.log.format === 'auto' && process.stdout.isTTY === true)
+  const options = {
+    level: c.log.level,
+    base: null,
+    timestamp: pino.stdTimeFunctions.epochTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+    // Belt and braces: no field by these names ever reaches a log line.
+    redact: { paths: ['seed', 'token', 'passphrase', '*.seed', '*.token', '*.passphrase'], remove: true },
+  }
+  return pretty
+    ? pino(options, pinoPretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname', messageKey: 'event' }))
+    : pino(options, pino.destination({ dest: 1, sync: true }))
+}
+
+export async function cmdStart(io: Io, o: StartFlags): Promise<void> {
+  const c = startConfig(io, o)
+  const genesis = readFileCapped(c.genesis, GENESIS_BYTES_MAX, 'genesis')
   // Kept for a key rotation: key.next is sealed with the same passphrase as key.
-  const pass = await passphraseFor(io, o.data)
-  let seed = loadKeystore(keyPath(o.data), { passphrase: pass }).seed
+  const pass = await passphraseFor(io, c.data)
+  let seed = loadKeystore(keyPath(c.data), { passphrase: pass }).seed
+  const logger = makeLogger(c)
   const stopped = new Promise<'stop'>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop)
@@ -65,22 +108,34 @@ export async function cmdStart(
   // kill -9 is survivable too — this just closes sockets and files tidily). A change of our key
   // in the ledger restarts the daemon in this process (DESIGN.md §6, docs/governance.md).
   for (;;) {
-    const daemon = await Daemon.start({ data: o.data, seed, genesis, listen: o.listen, bootstrap: o.bootstrap, idleMs, deltaMs, nextKey: () => nextKeyOf(o.data), log: (line) => io.out(`${line}\n`) })
+    const daemon = await Daemon.start({
+      data: c.data, seed, genesis, listen: c.listen, bootstrap: c.bootstrap, idleMs: c.idle_ms, deltaMs: c.delta_ms, status: c.status.listen, nat: c.nat,
+      nextKey: () => nextKeyOf(c.data), logger, log: (line) => io.out(`${line}\n`),
+    })
     const why = await Promise.race([stopped, daemon.keyChange])
     await daemon.stop()
-    if (why === 'stop') return
+    if (why === 'stop') {
+      logger.info({ event: 'stopped' })
+      return
+    }
     if (why === 'replaced') {
       throw new TrothError('input.invalid', `this node's key no longer belongs to its member: a key recovery replaced it. The member's node now runs with the new key; this data dir cannot act for it (keep it only for its records)`)
     }
     if (why === 'switch') {
       // The rotation took effect at the epoch close: key.next becomes the key, durably, and the
       // old secret is gone from the disk. A crash before the rename repeats this on restart.
-      renameSync(nextKeyPath(o.data), keyPath(o.data))
-      await syncDir(o.data)
-      io.out(`${JSON.stringify({ t: Date.now(), event: 'key.switched' })}\n`)
+      renameSync(nextKeyPath(c.data), keyPath(c.data))
+      await syncDir(c.data)
+      logger.info({ event: 'key.switched' })
     }
-    seed = loadKeystore(keyPath(o.data), { passphrase: pass }).seed
+    seed = loadKeystore(keyPath(c.data), { passphrase: pass }).seed
   }
+}
+
+export async function cmdConfigInit(io: Io, o: { out?: string | undefined }): Promise<void> {
+  if (o.out === undefined) return io.out(exampleConfig())
+  writeNewFile(o.out, exampleConfig(), 0o600)
+  io.err(`wrote ${o.out}; edit data and genesis, then: troth start --config ${o.out}\n`)
 }
 
 function controlInfo(data: string): ControlInfo {
@@ -322,7 +377,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export async function cmdSeal(io: Io, o: { data: string; path: string; wait: boolean; json: boolean }): Promise<void> {
   const path = resolve(o.path)
+  const tty = process.stderr.isTTY === true && io.env.TROTH_NO_PROGRESS === undefined
+  if (tty) process.stderr.write(`sealing ${path}: the node reads, chunks and hashes it…\n`)
   const r = json(await call(o.data, 'POST', '/seal', { path }, SEAL_TIMEOUT_MS))
+  if (tty && o.wait) process.stderr.write(`submitted ${String(r.root).slice(0, 16)}…; waiting until the seal is final…\n`)
   let final = r.status === 'snapshot-exists'
   // Wait until the seal entry is final (it is in the ledger's snapshots), unless told not to.
   for (const until = Date.now() + SEAL_WAIT_MS_DEFAULT; o.wait && !final && Date.now() < until; ) {
@@ -336,6 +394,28 @@ export async function cmdSeal(io: Io, o: { data: string; path: string; wait: boo
   io.err(`sealed ${String(r.name)}: ${String(r.size)} bytes in ${String(r.chunks)} chunks${final ? '' : ' (submitted; not final yet)'}\n`)
 }
 
+/** A byte counter on stderr, only on a terminal (a script reading stderr gets clean lines). */
+function progressLine(io: Io, what: string, total: number): { add: (n: number) => void; done: () => void } {
+  if (process.stderr.isTTY !== true || io.env.TROTH_NO_PROGRESS !== undefined) return { add: () => undefined, done: () => undefined }
+  let got = 0
+  let shown = 0
+  const show = (): void => {
+    shown = Date.now()
+    const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1)
+    process.stderr.write(`\r${what}: ${mib(got)} / ${mib(total)} MiB (${Math.floor((100 * got) / Math.max(1, total))}%)  `)
+  }
+  return {
+    add: (n) => {
+      got += n
+      if (Date.now() - shown > 200) show()
+    },
+    done: () => {
+      show()
+      process.stderr.write('\n')
+    },
+  }
+}
+
 export async function cmdFetch(io: Io, o: { data: string; root: string; out: string }): Promise<void> {
   if (!/^[0-9a-f]{64}$/.test(o.root)) throw usage('ROOT must be 64 lowercase hex characters (see troth snapshots)')
   const out = resolve(o.out)
@@ -347,7 +427,18 @@ export async function cmdFetch(io: Io, o: { data: string; root: string; out: str
   if (!Number.isSafeInteger(size) || size <= 0) throw new TrothError('net.protocol', 'the node sent no content length')
   // The node checked every chunk against the sealed root; unpacking checks the length and, for a
   // directory, every path and size in the manifest.
-  await unpackSnapshot(name.endsWith('/'), res as AsyncIterable<Uint8Array>, out, size)
+  const progress = progressLine(io, `fetching ${name}`, size)
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const c of res as AsyncIterable<Uint8Array>) {
+      progress.add(c.length)
+      yield c
+    }
+  }
+  try {
+    await unpackSnapshot(name.endsWith('/'), counted(), out, size)
+  } finally {
+    progress.done()
+  }
   io.err(`fetched ${name} (${size} bytes) into ${out}\n`)
 }
 

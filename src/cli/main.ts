@@ -12,8 +12,9 @@ import { cmdProve, cmdProveConsistency, cmdVerify, cmdVerifyConsistency, cmdWitn
 import { cmdGenesis, cmdId, cmdInit, cmdInspect, cmdRequest } from './offline.ts'
 import {
   cmdCheckpoint, cmdDuties, cmdExileList, cmdExilePropose, cmdExileVote, cmdFetch, cmdInduct, cmdInductions, cmdKeyRecoverCancel, cmdKeyRecoverList, cmdKeyRecoverRequest, cmdKeyRecoverSupport, cmdKeyRotate, cmdLeave, cmdMembers, cmdObject, cmdPolicy, cmdPolicyVote,
-  cmdSeal, cmdSnapshots, cmdStart, cmdStatus, SUBMIT_WAIT_MS_DEFAULT,
+  cmdSeal, cmdSnapshots, cmdStart, cmdStatus, cmdConfigInit, SUBMIT_WAIT_MS_DEFAULT, type StartFlags,
 } from './live.ts'
+import { cmdDemo } from './demo.ts'
 
 export const EXIT_OK = 0
 export const EXIT_ERROR = 1
@@ -125,16 +126,35 @@ export function buildProgram(io: Io): Command {
 
   program
     .command('start')
-    .description('run the node: consensus, gossip, sync, and the local control API')
-    .requiredOption('--data <dir>', 'data directory (made by troth init)')
-    .requiredOption('--genesis <file>', 'the network\'s genesis file')
-    .option('--listen <multiaddr>', 'address to listen on, e.g. /ip4/127.0.0.1/tcp/7700 (repeat)', collect, [])
+    .description('run the node: consensus, gossip, sync, duties, the local control API and the status page')
+    .option('--config <file>', 'a TOML config file (troth config init writes an example)')
+    .option('--data <dir>', 'data directory (made by troth init); or data in the config')
+    .option('--genesis <file>', 'the network\'s genesis file; or genesis in the config')
+    .option('--listen <multiaddr>', 'address to listen on, e.g. /ip4/127.0.0.1/tcp/7700 (repeat; default /ip4/0.0.0.0/tcp/7700)', collect, [])
     .option('--bootstrap <multiaddr>', 'a peer to connect to, ending in /p2p/<peer id> (repeat)', collect, [])
     .option('--idle-ms <ms>', 'a leader with nothing to propose waits this long (default 1000)')
     .option('--delta-ms <ms>', 'the network delay bound the timers assume (default 250)')
-    .action(async (o: { data: string; genesis: string; listen: string[]; bootstrap: string[]; idleMs?: string; deltaMs?: string }) =>
-      cmdStart(io, { data: o.data, genesis: o.genesis, listen: o.listen, bootstrap: o.bootstrap, idleMs: o.idleMs, deltaMs: o.deltaMs }),
-    )
+    .option('--status <host:port>', 'status page and /metrics (default 127.0.0.1:7780; "" turns them off)')
+    .option('--log-level <level>', 'trace, debug, info (default), warn or error')
+    .option('--log-format <format>', 'json, pretty or auto (default: pretty on a terminal, else json)')
+    .action(async (o: StartFlags) => cmdStart(io, o))
+
+  const config = program.command('config').description('the node\'s configuration file')
+  const configInit = config
+    .command('init')
+    .description('print (or write) a commented example configuration with every key and its default')
+    .option('--out <file>', 'write it to this file (must not exist) instead of stdout')
+    .action(async (o: { out?: string }) => cmdConfigInit(io, { out: o.out }))
+  example(configInit, 'troth config init --out /etc/troth/troth.toml')
+
+  const demo = program
+    .command('demo')
+    .description('a small cooperative on this machine, narrated: 4 founders, an induction, a sealed snapshot, audits, and an exile')
+    .option('--dir <dir>', 'keep the cooperative\'s data here (default: a temporary directory, removed at the end)')
+    .option('--exit-when-done', 'stop once the non-auditing node is exiled, instead of waiting for Ctrl-C')
+    .option('--keep', 'keep the temporary directory')
+    .action(async (o: { dir?: string; exitWhenDone?: boolean; keep?: boolean }) => cmdDemo(io, { dir: o.dir, exitWhenDone: o.exitWhenDone === true, keep: o.keep === true }))
+  example(demo, 'troth demo')
 
   program
     .command('status')
@@ -360,7 +380,7 @@ export function buildProgram(io: Io): Command {
     request: 'troth request --data ~/.troth --genesis coop.genesis --out alice.request',
     genesis: 'troth genesis --name coop --founder alice.request --founder bob.request --out coop.genesis',
     inspect: 'troth inspect coop.genesis',
-    start: 'troth start --data ~/.troth --genesis coop.genesis --listen /ip4/0.0.0.0/tcp/7700 --bootstrap /ip4/192.0.2.7/tcp/7700/p2p/12D3KooW…',
+    start: 'troth start --config /etc/troth/troth.toml   # or: --data ~/.troth --genesis coop.genesis --listen /ip4/0.0.0.0/tcp/7700 --bootstrap /ip4/192.0.2.7/tcp/7700/p2p/12D3KooW…',
     status: 'troth status --data ~/.troth',
     checkpoint: 'troth checkpoint --data ~/.troth > latest.checkpoint',
     seal: 'troth seal ~/photos/2026 --data ~/.troth',

@@ -191,6 +191,13 @@ export class LedgerStore {
     return v === undefined ? undefined : new TextDecoder().decode(v)
   }
 
+  /** The newest `n` sealed checkpoints, newest first: [epoch, note]. */
+  async recentCheckpoints(n: number): Promise<Array<[number, string]>> {
+    const out: Array<[number, string]> = []
+    for await (const [key, value] of this.db.iterator({ gte: 'k/', lt: 'k0', reverse: true, limit: n })) out.push([parseInt(key.slice(2), 16), new TextDecoder().decode(value)])
+    return out
+  }
+
   /** The newest sealed checkpoint: [epoch, note]. */
   async latestCheckpoint(): Promise<[number, string] | undefined> {
     for await (const [key, value] of this.db.iterator({ gte: 'k/', lt: 'k0', reverse: true, limit: 1 })) {

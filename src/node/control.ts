@@ -55,7 +55,7 @@ export function statusOf(d: Daemon): Record<string, unknown> {
   }
 }
 
-async function snapshotsOf(d: Daemon): Promise<Record<string, unknown>> {
+export async function snapshotsOf(d: Daemon): Promise<Record<string, unknown>> {
   const s = d.store.state
   const out = []
   for (const [root, snap] of [...s.snapshots].sort((a, b) => (a[1].sealedHeight - b[1].sealedHeight) || (a[0] < b[0] ? -1 : 1))) {
@@ -252,19 +252,9 @@ async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expe
     return reply(res, 200, { latenciesMs: d.replica.finality.slice(-10_000) })
   }
   if (req.method === 'GET' && url.pathname === '/metrics') {
-    const s = statusOf(d)
-    const f = s.finality as { count: number; p50Ms: number | null; p99Ms: number | null }
-    const lines = [
-      '# TYPE troth_height gauge', `troth_height ${String(s.height)}`,
-      '# TYPE troth_epoch gauge', `troth_epoch ${String(s.epoch)}`,
-      '# TYPE troth_view gauge', `troth_view ${String(s.view)}`,
-      '# TYPE troth_log_size gauge', `troth_log_size ${String(s.logSize)}`,
-      '# TYPE troth_peers gauge', `troth_peers ${(s.peers as string[]).length}`,
-      '# TYPE troth_mempool_entries gauge', `troth_mempool_entries ${String(s.mempool)}`,
-      '# TYPE troth_finalized_own_entries_total counter', `troth_finalized_own_entries_total ${f.count}`,
-    ]
-    if (f.p50Ms !== null) lines.push('# TYPE troth_finality_ms summary', `troth_finality_ms{quantile="0.5"} ${f.p50Ms}`, `troth_finality_ms{quantile="0.99"} ${String(f.p99Ms)}`)
-    return reply(res, 200, `${lines.join('\n')}\n`, 'text/plain; version=0.0.4')
+    if (d.metrics === null) return reply(res, 503, { error: 'metrics are not running' })
+    const m = await d.metrics.render()
+    return reply(res, 200, m.text, m.type)
   }
   return reply(res, 404, { error: `no such endpoint ${req.method ?? ''} ${url.pathname}` })
 }

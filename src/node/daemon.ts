@@ -3,6 +3,7 @@
 // Everything protocol-level lives in Replica (shared with the simulation); this file does I/O.
 
 import { join } from 'node:path'
+import { rmSync, writeFileSync } from 'node:fs'
 import { TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
 import { publicKeyOf } from '../identity/ed25519.ts'
@@ -15,6 +16,10 @@ import { LedgerStore } from '../ledger/store.ts'
 import { RPC_FRAME_BYTES_CEILING, createGossip, createHost, createRpc, rpcProtocol, type Gossip, type Rpc, type RpcProtocol, type TrothHost } from '../p2p/index.ts'
 import type { PeerIdentity } from '../p2p/host.ts'
 import { ControlServer } from './control.ts'
+import { NodeMetrics } from './metrics.ts'
+import { StatusServer } from './status-page.ts'
+import type { Logger } from 'pino'
+import type { NatOptions } from '../p2p/host.ts'
 import { ledgerIdentity } from './identity.ts'
 import { ledgerPath } from './data-dir.ts'
 import { Replica, decodeSyncRequest, encodeSyncRequest, type SyncRequest } from './replica.ts'
@@ -36,6 +41,13 @@ export interface DaemonOptions {
   readonly log: (line: string) => void
   /** Start the control API (the CLI's way in); off for in-process benchmarks. */
   readonly control?: boolean
+  /** Structured logging (pino): when given, events go here at a level per event instead of to
+   * `log`. */
+  readonly logger?: Logger
+  /** The status page and metrics, HOST:PORT (port 0 picks one); '' or absent: none. */
+  readonly status?: string
+  /** libp2p's home-network services (docs/operations.md#nat); all off by default. */
+  readonly nat?: NatOptions
   /** The public key of DIR/key.next, a rotation's new key waiting to take effect (or null);
    * read when the key is checked, since `troth key rotate` writes it while the node runs. */
   readonly nextKey?: () => Uint8Array | null
@@ -50,11 +62,45 @@ export interface DaemonOptions {
  */
 export type KeyChange = 'switch' | 'replaced' | 'identity'
 
+/** The level of each log event; everything not listed is info. */
+const EVENT_LEVELS: Readonly<Record<string, 'debug' | 'warn' | 'error'>> = {
+  'finalized': 'debug',
+  'synced': 'debug',
+  'checkpoint.fetching': 'debug',
+  'checkpoint.fetched': 'debug',
+  'penalty': 'warn',
+  'evidence': 'warn',
+  'finalize.gap': 'warn',
+  'checkpoint.inconsistent': 'warn',
+  'mempool.dropped': 'warn',
+  'snapshot.fetch-failed': 'warn',
+  'replica.error': 'error',
+  'replica.background-error': 'error',
+  'gossip.error': 'error',
+  'duties.error': 'error',
+}
+
+export function levelOf(event: string): 'debug' | 'info' | 'warn' | 'error' {
+  return EVENT_LEVELS[event] ?? 'info'
+}
+
 export const SYNC_TIMEOUT_MS = 5_000
 /** A consensus message (a proposal carries its block) fits one frame. */
 export const CONSENSUS_FRAME_BYTES_MAX = 4 * 1024 * 1024 + 16 * 1024
 export const IDLE_MS_DEFAULT = 1_000
 export const DELTA_MS_DEFAULT = 250
+
+/** The data dir must take a new file now, not at the first vote (a read-only disk, a wrong owner). */
+function checkWritable(data: string): void {
+  const probe = join(data, `.write-test-${process.pid}`)
+  try {
+    writeFileSync(probe, '')
+    rmSync(probe)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error'
+    throw new TrothError('input.invalid', `data dir ${data} is not writable (${code}): troth needs to write its ledger, vote log and chunks there`)
+  }
+}
 
 export class Daemon {
   readonly store: LedgerStore
@@ -74,6 +120,9 @@ export class Daemon {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly sync: RpcProtocol
   private stopped = false
+  metrics: NodeMetrics | null = null
+  statusServer: StatusServer | null = null
+  private finalizedListeners: Array<(entries: number, height: number) => void> = []
   /** Resolves when the ledger changed which member this key is (checked at start and at every epoch). */
   readonly keyChange: Promise<KeyChange>
   private readonly keyChanged: (why: KeyChange) => void
@@ -96,6 +145,11 @@ export class Daemon {
     this.keyChanged = resolve
   }
 
+  /** Called with (entries, top height) whenever finalized blocks are committed. */
+  onFinalized(f: (entries: number, height: number) => void): void {
+    this.finalizedListeners.push(f)
+  }
+
   /** Compare who the ledger says this key is with who we act as; report a change once. */
   private checkKey(identity: PeerIdentity): void {
     const now = identity.memberOf(this.keyId)
@@ -113,6 +167,7 @@ export class Daemon {
   static async start(o: DaemonOptions): Promise<Daemon> {
     if (!(o.idleMs >= 10 && o.idleMs <= 600_000)) throw new TrothError('input.invalid', 'usage: --idle-ms must be within [10, 600000]')
     if (!(o.deltaMs >= 5 && o.deltaMs <= 60_000)) throw new TrothError('input.invalid', 'usage: --delta-ms must be within [5, 60000]')
+    checkWritable(o.data)
     const store = await LedgerStore.open(ledgerPath(o.data), o.genesis)
     const chunks = await ChunkStore.open(join(o.data, 'chunks'))
     const wal = new FileWal(join(o.data, 'votes.wal'))
@@ -124,8 +179,12 @@ export class Daemon {
     const id = identity.memberOf(keyId) ?? keyId
     const net = toHex(store.state.meta.net)
     const sync = rpcProtocol(net, 'sync', { maxRequestBytes: 64 * 1024, maxResponseBytes: RPC_FRAME_BYTES_CEILING - 1024, timeoutMs: SYNC_TIMEOUT_MS })
+    const hex = (_k: string, v: unknown): unknown => (v instanceof Uint8Array ? toHex(v) : v)
+    const finalizedListeners: Array<(entries: number, height: number) => void> = []
     const log = (event: string, fields: Record<string, unknown> = {}): void => {
-      o.log(JSON.stringify({ t: Date.now(), event, ...fields }, (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v)))
+      if (event === 'finalized') for (const f of finalizedListeners) f(Number(fields.entries ?? 0), Number(fields.height ?? 0))
+      if (o.logger !== undefined) o.logger[levelOf(event)](JSON.parse(JSON.stringify({ event, ...fields }, hex)) as object)
+      else o.log(JSON.stringify({ t: Date.now(), event, ...fields }, hex))
     }
     // The gater admits active members, and candidates with an open induction (DESIGN.md §7).
     const admit = (member: string): boolean => {
@@ -134,7 +193,7 @@ export class Daemon {
     }
     let host: TrothHost
     try {
-      host = await createHost({ seed: o.seed, memberId: id, identity, listen: o.listen, bootstrap: o.bootstrap, net, admit, onPenalty: (e) => log('penalty', { ...e }) })
+      host = await createHost({ seed: o.seed, memberId: id, identity, listen: o.listen, bootstrap: o.bootstrap, net, admit, onPenalty: (e) => log('penalty', { ...e }), ...(o.nat !== undefined ? { nat: o.nat } : {}) })
     } catch (err) {
       await store.close()
       throw err
@@ -182,6 +241,7 @@ export class Daemon {
       ...(process.env.TROTH_TEST_SKIP_PROPOSALS === '1' ? { fault: { skipProposals: true } } : {}),
     })
     const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync, chunks })
+    d.finalizedListeners = finalizedListeners
     d.keyId = keyId
     if (o.nextKey !== undefined) d.nextKey = o.nextKey
     holder.d = d
@@ -195,7 +255,16 @@ export class Daemon {
       }
       return replica.serve(req)
     })
-    await host.start()
+    try {
+      await host.start()
+    } catch (err) {
+      await store.close()
+      const e = err as NodeJS.ErrnoException
+      if (e.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(e.message)) {
+        throw new TrothError('input.invalid', `listen ${o.listen.join(', ')}: the port is in use (another troth, or another program?)`, { cause: err })
+      }
+      throw err
+    }
     d.channel = await Channel.open(host, 'consensus', CONSENSUS_FRAME_BYTES_MAX, (frame, from) => void replica.onConsensus(frame, from))
     d.entryChannel = await Channel.open(host, 'entry', ENTRY_BYTES_MAX, (frame, from) => void replica.onEntry(frame, from))
     gossip.subscribe('consensus', (payload, from) => replica.onConsensus(payload, from))
@@ -221,6 +290,16 @@ export class Daemon {
     })
     await d.obligations.start()
     if (o.control !== false) d.control = await ControlServer.start(o.data, d)
+    d.metrics = new NodeMetrics(d, o.data)
+    if (o.status !== undefined && o.status !== '') {
+      try {
+        d.statusServer = await StatusServer.start(o.status, d, d.metrics)
+      } catch (err) {
+        await d.stop()
+        throw err
+      }
+      log('status.listening', { url: d.statusServer.url })
+    }
     log('started', { id, key: keyId, addrs: host.addrs(), height: store.state.meta.height, epoch: store.state.epoch.number })
     d.checkKey(identity)
     return d
@@ -277,6 +356,7 @@ export class Daemon {
     this.stopped = true
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
+    await this.statusServer?.stop()
     await this.control?.stop()
     this.obligations?.stop()
     await this.channel?.close()

@@ -16,6 +16,9 @@ import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey, peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { autoNAT } from '@libp2p/autonat'
+import { uPnPNAT } from '@libp2p/upnp-nat'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { TrothError, assert } from '../errors.ts'
@@ -66,6 +69,25 @@ export interface HostOptions {
   readonly identity?: PeerIdentity
   /** Our own MemberId when our key is not our original one (default: the key's id). */
   readonly memberId?: MemberId
+  /** Home-network helpers (docs/operations.md#home-networks-nat); all off by default. */
+  readonly nat?: NatOptions
+}
+
+export interface NatOptions {
+  /** AutoNAT: ask peers whether our listen addresses are reachable from outside. */
+  readonly autonat: boolean
+  /** UPnP IGD: ask the router to forward our listen port. Sends SSDP multicast on the LAN. */
+  readonly upnp: boolean
+  /** Circuit relay v2 transport: dial, and be reached through, a relay (a member's node). */
+  readonly relay: boolean
+}
+
+/** The libp2p transports and extra services that NatOptions turn on (exported for tests). */
+export function natParts(nat: NatOptions | undefined): { transports: Array<ReturnType<typeof circuitRelayTransport>>; services: Record<string, unknown> } {
+  const services: Record<string, unknown> = {}
+  if (nat?.autonat === true) services.autoNAT = autoNAT()
+  if (nat?.upnp === true) services.upnpNAT = uPnPNAT()
+  return { transports: nat?.relay === true ? [circuitRelayTransport()] : [], services }
 }
 
 export interface PeerIdentity {
@@ -442,6 +464,7 @@ export async function createHost(opts: HostOptions): Promise<TrothHost> {
     bootstrap.push({ addr, peerId: id, memberId: bootMember, backoffMs: redialIntervalMs, nextDialMs: 0, dialing: false })
   }
 
+  const nat = natParts(opts.nat)
   const logger = opts.logger ?? defaultLogger()
   const penalties = new PenaltyBox(opts.penalties ?? {}, opts.now ?? Date.now)
   // The gater needs the host (allow-list and bans); the host needs libp2p. Late-bind.
@@ -453,7 +476,7 @@ export async function createHost(opts: HostOptions): Promise<TrothHost> {
     privateKey,
     logger,
     addresses: { listen },
-    transports: [tcp()],
+    transports: [tcp(), ...nat.transports],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -472,6 +495,7 @@ export async function createHost(opts: HostOptions): Promise<TrothHost> {
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub(gossipsubOptions(opts.net)),
+      ...(nat.services as Record<string, never>),
     },
   })
 

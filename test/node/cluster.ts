@@ -69,7 +69,7 @@ export class Cluster {
   /** Start a member, bootstrapping to every other running member; resolves once it listens. */
   async start(i: number, env: Record<string, string> = {}): Promise<void> {
     const m = this.members[i] as Member
-    const args = [TROTH, 'start', '--data', m.data, '--genesis', this.genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--idle-ms', String(this.idleMs), '--delta-ms', '50']
+    const args = [TROTH, 'start', '--data', m.data, '--genesis', this.genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--status', '127.0.0.1:0', '--idle-ms', String(this.idleMs), '--delta-ms', '50']
     for (const o of this.members) if (o !== m && o.proc !== null && o.addr !== '') args.push('--bootstrap', o.addr)
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     m.proc = proc
