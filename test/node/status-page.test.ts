@@ -128,10 +128,14 @@ describe('one node as a home server runs it', () => {
 
   it('SIGTERM during operation stops the node cleanly, and its store reopens at the height it reached', async () => {
     const before = (JSON.parse(troth(['status', '--json', '--data', data]).stdout) as { height: number }).height
+    const token = (JSON.parse(readFileSync(join(data, 'control.json'), 'utf8')) as { token: string }).token
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
     proc.kill('SIGTERM')
     expect(await exited).toBe(0)
     expect(output).toMatch(/"event":"stopped"/)
+    // Never a secret in the log: not the control token, not the (plain, here) seed.
+    expect(output).not.toContain(token)
+    expect(output).not.toContain(Buffer.from(readFileSync(join(data, 'key'))).subarray(-64, -32).toString('hex'))
     const store = await LedgerStore.open(join(data, 'ledger'), readFileSync(genesis))
     try {
       expect(store.state.meta.height).toBeGreaterThanOrEqual(before)

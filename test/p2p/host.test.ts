@@ -11,6 +11,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { TrothError } from '../../src/errors.ts'
 import { formatMemberId, publicKeyOf } from '../../src/identity/index.ts'
 import { createHost, memberIdOfPeer, peerIdOfMember } from '../../src/p2p/index.ts'
+import { natParts } from '../../src/p2p/host.ts'
 import { Hosts, LOOPBACK, NET, seedOf, sleep, waitFor } from './helpers.ts'
 
 const hosts = new Hosts()
@@ -55,6 +56,28 @@ describe('peer identity', () => {
     await rejectsWithCode(createHost({ ...base, net: 'AB' }), ['input.invalid'])
     await rejectsWithCode(createHost({ ...base, listen: ['not an addr'] }), ['input.invalid'])
     await rejectsWithCode(createHost({ ...base, bootstrap: ['/ip4/127.0.0.1/tcp/1'] }), ['input.invalid'])
+  })
+})
+
+describe('home-network switches (docs/operations.md#home-networks-nat)', () => {
+  test('each switch adds its libp2p part, and none is on by default', () => {
+    expect(natParts(undefined)).toEqual({ transports: [], services: {} })
+    expect(natParts({ autonat: false, upnp: false, relay: false })).toEqual({ transports: [], services: {} })
+    const all = natParts({ autonat: true, upnp: true, relay: true })
+    expect(Object.keys(all.services).sort()).toEqual(['autoNAT', 'upnpNAT'])
+    expect(all.transports).toHaveLength(1)
+    expect(typeof all.transports[0]).toBe('function')
+  })
+
+  test('hosts with AutoNAT and the relay transport start, connect on loopback and admit as before', async () => {
+    // UPnP is left out: it multicasts SSDP on the LAN, and tests stay on 127.0.0.1.
+    const nat = { autonat: true, upnp: false, relay: true }
+    const a = await hosts.make(1, { nat })
+    const b = await hosts.make(2, { nat })
+    expect(a.host.libp2p.services).toHaveProperty('autoNAT')
+    await b.host.dial(a.host.addrs()[0] as string)
+    await waitFor(() => a.host.peers().includes(b.memberId), 'a sees b')
+    expect(b.host.peers()).toEqual([a.memberId])
   })
 })
 
