@@ -3,7 +3,7 @@
 // Everything protocol-level lives in Replica (shared with the simulation); this file does I/O.
 
 import { join } from 'node:path'
-import { rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { TrothError } from '../errors.ts'
 import { formatMemberId } from '../identity/member-id.ts'
 import { publicKeyOf } from '../identity/ed25519.ts'
@@ -94,6 +94,7 @@ export const DELTA_MS_DEFAULT = 250
 function checkWritable(data: string): void {
   const probe = join(data, `.write-test-${process.pid}`)
   try {
+    mkdirSync(data, { recursive: true, mode: 0o700 })
     writeFileSync(probe, '')
     rmSync(probe)
   } catch (err) {
