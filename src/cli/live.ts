@@ -84,7 +84,7 @@ function makeLogger(c: Config): Logger {
     redact: { paths: ['seed', 'token', 'passphrase', '*.seed', '*.token', '*.passphrase'], remove: true },
   }
   return pretty
-    ? pino(options, pinoPretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname', messageKey: 'event' }))
+    ? pino(options, pinoPretty({ colorize: process.stdout.isTTY === true, sync: true, singleLine: true, messageFormat: '{event}', ignore: 'pid,hostname,event' }))
     : pino(options, pino.destination({ dest: 1, sync: true }))
 }
 

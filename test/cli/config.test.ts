@@ -3,7 +3,7 @@
 
 import { createServer, type Server } from 'node:net'
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -58,6 +58,28 @@ describe('troth config init', () => {
     expect(c).toMatchObject({ data: '/f', idle_ms: 900, log: { level: 'warn', format: 'json' }, nat: { autonat: true }, listen: ['/ip4/127.0.0.1/tcp/1', '/ip4/127.0.0.1/tcp/2'] })
     expect(resolveConfig({ file, env }).idle_ms).toBe(700)
   })
+})
+
+describe('logs', () => {
+  it('pretty mode prints one readable line per event, with its level; JSON mode one object per line', async () => {
+    const run = async (format: string): Promise<string> => {
+      const p = spawn(process.execPath, [TROTH, 'start', '--data', data, '--genesis', genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--status', '', '--idle-ms', '300', '--log-format', format], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      const end = Date.now() + 20_000
+      while (!/started/.test(out) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
+      const exited = new Promise((r) => p.once('exit', r))
+      p.kill('SIGTERM')
+      await exited
+      return out
+    }
+    const pretty = await run('pretty')
+    expect(pretty).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: started \{"id":"troth1/m)
+    expect(pretty).toMatch(/INFO: stopped/)
+    const json = (await run('json')).trim().split('\n').map((l) => JSON.parse(l) as { level: string; time: number; event: string })
+    expect(json.map((l) => l.event)).toContain('started')
+    expect(json.every((l) => typeof l.time === 'number' && ['debug', 'info', 'warn', 'error'].includes(l.level))).toBe(true)
+  }, 60_000)
 })
 
 describe('a bad configuration is one clear line and a non-zero exit', () => {
