@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config'
 // consensus several-fold. So they run as a second group, after everything else, one file at a
 // time (nine node processes at once left the five-node test's auditors too little CPU to finish
 // their audits within its 10-second epochs when the machine was busy).
-const MULTINODE = ['test/node/cluster.test.ts', 'test/node/obligations.test.ts', 'test/node/governance.test.ts', 'test/node/keys.test.ts', 'test/node/audit.test.ts', 'test/node/status-page.test.ts', 'test/node/demo.test.ts']
+const MULTINODE = ['test/node/cluster.test.ts', 'test/node/obligations.test.ts', 'test/node/governance.test.ts', 'test/node/keys.test.ts', 'test/node/audit.test.ts', 'test/node/status-page.test.ts', 'test/node/demo.test.ts', 'test/node/perturb.test.ts']
 
 export default defineConfig({
   test: {

@@ -475,6 +475,7 @@ function settleDuties(d: Draft, ctx: Ctx): void {
     unavailableEpochsMax: Math.min(ctx.policy.unavailableEpochsMax, window),
     falseReportsMax: Math.min(ctx.policy.falseReportsMax, window),
   }
+  const due: Array<{ id: MemberId; reason: string; score: number }> = []
   for (const id of sortedKeys(d.members)) {
     const m = d.members.get(id) as Member
     if (m.status !== 'active') continue
@@ -505,7 +506,19 @@ function settleDuties(d: Draft, ctx: Ctx): void {
       if (h.unavailable) counts.unavailableEpochs++
     }
     const reason = exileReason(counts, limits, window)
-    if (reason !== null) exile(d, id, reason, ctx, true)
+    if (reason !== null) due.push({ id, reason, score: standing.score })
+  }
+  // At most a third of the epoch's weight is exiled automatically at one close: the protocol
+  // assumes less than a third is faulty, so more failing at once points at something shared (an
+  // outage, a partition, a bug) rather than at each of them. The lowest standing goes first; the
+  // others keep their record and are judged again at the next close.
+  const weights = new Map(d.epoch.validators.map((v) => [v.id, v.weight]))
+  let removed = 0
+  for (const x of due.sort((a, b) => a.score - b.score || (a.id < b.id ? -1 : 1))) {
+    const w = weights.get(x.id) ?? 0
+    if (3 * (removed + w) > d.epoch.totalWeight) continue
+    removed += w
+    exile(d, x.id, x.reason, ctx, true)
   }
 }
 

@@ -182,6 +182,14 @@ async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expe
     if (o === undefined) return reply(res, 404, { error: `no own entry ${hash} submitted since the node started` })
     return reply(res, 200, o)
   }
+  // Test-only (docs/operations.md#test-switches): pull the cable for a while. Only a node started
+  // with TROTH_TEST_FAULTS=1 in its own environment has this endpoint; no peer can reach it.
+  if (req.method === 'POST' && url.pathname === '/test/isolate' && process.env.TROTH_TEST_FAULTS === '1') {
+    const ms = Number(url.searchParams.get('ms'))
+    if (!Number.isInteger(ms) || ms < 1 || ms > 600_000) return reply(res, 400, { error: 'ms must be an integer in [1, 600000]' })
+    await d.host.isolate(ms)
+    return reply(res, 200, { isolatedMs: ms })
+  }
   if (req.method === 'GET' && url.pathname === '/governance') return reply(res, 200, governanceOf(d.store.state))
   if (req.method === 'GET' && url.pathname === '/policy') return reply(res, 200, policyOf(d.store.state, d.id))
   if (req.method === 'POST' && url.pathname === '/seal') {

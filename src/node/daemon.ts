@@ -90,6 +90,15 @@ export const CONSENSUS_FRAME_BYTES_MAX = 4 * 1024 * 1024 + 16 * 1024
 export const IDLE_MS_DEFAULT = 1_000
 export const DELTA_MS_DEFAULT = 250
 
+/** Make `obj[method]` wait `ms` before it runs (a slow disk, for the perturbation tests). */
+function slowDown<T extends object>(obj: T, method: keyof T & string, ms: number): void {
+  const f = (obj[method] as (...a: unknown[]) => Promise<unknown>).bind(obj)
+  ;(obj as Record<string, unknown>)[method] = async (...a: unknown[]): Promise<unknown> => {
+    await new Promise((r) => setTimeout(r, ms))
+    return f(...a)
+  }
+}
+
 /** The data dir must take a new file now, not at the first vote (a read-only disk, a wrong owner). */
 function checkWritable(data: string): void {
   const probe = join(data, `.write-test-${process.pid}`)
@@ -172,6 +181,13 @@ export class Daemon {
     const store = await LedgerStore.open(ledgerPath(o.data), o.genesis)
     const chunks = await ChunkStore.open(join(o.data, 'chunks'))
     const wal = new FileWal(join(o.data, 'votes.wal'))
+    // Test-only (docs/operations.md#test-switches): a slow disk, read from this process's own
+    // environment. Every vote and every commit waits this long before its (still durable) write.
+    const slowDiskMs = Number(process.env.TROTH_TEST_SLOW_DISK_MS ?? '0')
+    if (Number.isInteger(slowDiskMs) && slowDiskMs > 0 && slowDiskMs <= 10_000) {
+      slowDown(wal, 'append', slowDiskMs)
+      slowDown(store, 'commitChain', slowDiskMs)
+    }
     // Who we are: the member whose current key this is (our first key is our MemberId unless we
     // rotated or were recovered). A key no member holds any more acts as a stranger until the
     // check below stops the daemon.

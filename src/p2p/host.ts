@@ -168,6 +168,7 @@ export class TrothHost {
   readonly #dialTimeoutMs: number
   #redialTimer: ReturnType<typeof setTimeout> | null = null
   #running = false
+  #isolatedUntil = 0
 
   /** Use createHost(). */
   constructor(init: {
@@ -269,6 +270,7 @@ export class TrothHost {
 
   /** Whether the gater lets this peer connect now: another Ed25519 peer that isAdmitted(). */
   allows(peerId: PeerId): boolean {
+    if (Date.now() < this.#isolatedUntil) return false
     const memberId = this.memberOf(peerId)
     if (memberId === null || memberId === this.memberId) return false
     return this.isAdmitted(memberId)
@@ -328,6 +330,15 @@ export class TrothHost {
       if (!this.allows(connection.remotePeer)) closing.set(connection.remotePeer.toString(), connection.remotePeer)
     }
     await Promise.all([...closing.values()].map((peer) => this.#hangUp(peer)))
+  }
+
+  /** Drop every connection and refuse every peer for `ms` (the perturbation tests' "disconnect":
+   * as if the cable were pulled). Resolves once the connections are closed. */
+  async isolate(ms: number): Promise<void> {
+    this.#isolatedUntil = Date.now() + ms
+    const peers = new Map<string, PeerId>()
+    for (const c of this.libp2p.getConnections()) peers.set(c.remotePeer.toString(), c.remotePeer)
+    await Promise.all([...peers.values()].map((p) => this.#hangUp(p)))
   }
 
   /** Report misbehaviour; at the threshold the peer is disconnected and refused for a while. */

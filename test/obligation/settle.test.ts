@@ -239,6 +239,28 @@ describe('settlement at the epoch close', () => {
     for (const p of FOUNDERS) expect(coop.state.members.get(p.id)?.status).toBe('active')
   })
 
+  it('at most a third of the weight is exiled automatically at one close: when everyone skips, one member at a time goes', async () => {
+    const coop = new Coop()
+    const seals = FOUNDERS.map((p, i) => coop.sealWire(p, `snap-${i}`))
+    expect(coop.c.block(seals).rejected).toEqual([])
+    coop.c.finishEpoch()
+    coop.auditor = () => 'skip' // an outage that hits every auditor at once
+    const exiledPerClose: number[] = []
+    for (let e = 0; e < 6; e++) {
+      const before = [...coop.state.members.values()].filter((m) => m.status === 'exiled').length
+      const W = coop.state.epoch.totalWeight
+      await coop.epoch()
+      const now = [...coop.state.members.values()].filter((m) => m.status === 'exiled').length
+      exiledPerClose.push(now - before)
+      expect(3 * (now - before) * 1000).toBeLessThanOrEqual(W) // never more than a third of that epoch's weight
+    }
+    // Six members: two may go at a close (a third of 6000). Without the cap all six were due at once.
+    expect(Math.max(...exiledPerClose)).toBe(2)
+    expect([...coop.state.members.values()].some((m) => m.status === 'active')).toBe(true)
+    // Those held back kept their record and were exiled at a later close, lowest standing first.
+    expect(exiledPerClose.filter((n) => n > 0).length).toBeGreaterThan(1)
+  })
+
   it('a replica that signs answers for data it lost takes proven-loss strikes and is exiled at lossStrikesMax; repair restores the band', async () => {
     const coop = await coopWithSnapshots(6)
     const victim = [...coop.state.snapshots.values()][0]!.replicas[0]!.id
