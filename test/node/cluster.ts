@@ -2,7 +2,7 @@
 // the CLI exactly as an operator would. Every process is killed when the test ends.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { TROTH, troth } from '../cli/helpers.ts'
@@ -24,13 +24,25 @@ export class Member {
   readonly id: string
   proc: ChildProcess | null = null
   addr = ''
-  output = ''
   starts = 0
+  /** The node's stdout and stderr go to this file, not a pipe: a pipe nobody drains while the test
+   * blocks in spawnSync fills up, and then the node blocks on its next log line. */
+  readonly log: string
 
   constructor(index: number, data: string, id: string) {
     this.index = index
     this.data = data
     this.id = id
+    this.log = `${data}.log`
+  }
+
+  /** Everything the node printed, over all its runs. */
+  get output(): string {
+    try {
+      return readFileSync(this.log, 'utf8')
+    } catch {
+      return ''
+    }
   }
 }
 
@@ -71,27 +83,25 @@ export class Cluster {
     const m = this.members[i] as Member
     const args = [TROTH, 'start', '--data', m.data, '--genesis', this.genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--status', '127.0.0.1:0', '--idle-ms', String(this.idleMs), '--delta-ms', '50']
     for (const o of this.members) if (o !== m && o.proc !== null && o.addr !== '') args.push('--bootstrap', o.addr)
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    const from = m.output.length
+    const fd = openSync(m.log, 'a')
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } })
+    closeSync(fd)
     m.proc = proc
     m.starts++
     m.addr = ''
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`n${i} did not start: ${m.output.slice(-500)}`)), 30_000)
-      proc.stdout?.on('data', (d: Buffer) => {
-        m.output += d.toString()
-        const line = m.output.split('\n').find((l) => l.includes('"event":"started"'))
-        if (line !== undefined && m.addr === '') {
-          m.addr = (JSON.parse(line) as { addrs: string[] }).addrs[0] as string
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      proc.stderr?.on('data', (d: Buffer) => (m.output += d.toString()))
-      proc.on('exit', (code) => {
-        clearTimeout(timer)
-        if (m.addr === '') reject(new Error(`n${i} exited with ${String(code)}: ${m.output.slice(-800)}`))
-      })
-    })
+    let exited: number | null | undefined
+    proc.on('exit', (code) => (exited = code))
+    for (const end = Date.now() + 30_000; ; ) {
+      const line = m.output.slice(from).split('\n').find((l) => l.includes('"event":"started"'))
+      if (line !== undefined) {
+        m.addr = (JSON.parse(line) as { addrs: string[] }).addrs[0] as string
+        return
+      }
+      if (exited !== undefined) throw new Error(`n${i} exited with ${String(exited)}: ${m.output.slice(from).slice(-800)}`)
+      if (Date.now() > end) throw new Error(`n${i} did not start: ${m.output.slice(from).slice(-500)}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
   }
 
   async startAll(): Promise<void> {
