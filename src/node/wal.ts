@@ -42,6 +42,15 @@ export class FileWal implements Wal {
   /** Read every complete record; cut off a torn tail. */
   async load(): Promise<Vote[]> {
     const fh = await open(this.path, 'a+', 0o600)
+    try {
+      return await this.loadFrom(fh)
+    } catch (err) {
+      await fh.close()
+      throw err
+    }
+  }
+
+  private async loadFrom(fh: FileHandle): Promise<Vote[]> {
     const { size } = await fh.stat()
     if (size > WAL_BYTES_MAX) throw new TrothError('store.corrupt', `vote WAL ${this.path} is ${size} bytes, over ${WAL_BYTES_MAX}`)
     const buf = Buffer.alloc(size)
@@ -67,6 +76,7 @@ export class FileWal implements Wal {
       await fh.truncate(off)
       await fh.datasync()
     }
+    await this.fh?.close() // a second load() replaces the first one's handle
     this.fh = fh
     this.openAppend()
     this.votes = votes
