@@ -426,7 +426,7 @@ export function fieldValueArb(): fc.Arbitrary<CborValue> {
 export function shapedMapArb(keys: readonly string[], values: fc.Arbitrary<CborValue> = fieldValueArb()): fc.Arbitrary<Record<string, CborValue>> {
   return fc
     .record({
-      drop: fc.subarray([...keys], { maxLength: 2 }),
+      drop: fc.subarray([...keys], { maxLength: Math.min(2, keys.length) }),
       extra: fc.dictionary(fc.constantFrom('extra', '', '__proto__', 'constructor', ...keys.map((k) => `${k}_`)), values, { maxKeys: 1 }),
       vals: fc.tuple(...keys.map(() => values)),
       noExtra: fc.boolean(),
