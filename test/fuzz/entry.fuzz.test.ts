@@ -8,11 +8,10 @@ import { describe } from 'vitest'
 import { decode, encode, type CborValue } from '../../src/ledger/encoding.ts'
 import { ENTRY_KINDS, decodeEntry, decodeSignedEntry, encodeSignedEntry, entryToCbor } from '../../src/ledger/entry.ts'
 import { decodeSignedRequest, openRequest, requestToCbor, signedRequestToCbor } from '../../src/ledger/request.ts'
-import { attempt, expectCanonical, fuzz } from './harness.ts'
+import { DECODE_CODES, attempt, expectCanonical, fuzz } from './harness.ts'
 import { fieldValueArb, hostileBytes, setField, shapedMapArb } from './mutate.ts'
 import * as corpus from './corpus.ts'
 
-const DECODE_CODES = ['cbor.too-large', 'cbor.truncated', 'cbor.trailing-bytes', 'cbor.non-canonical-int', 'cbor.indefinite-length', 'cbor.float', 'cbor.map-key-order', 'cbor.duplicate-key', 'cbor.map-key-type', 'cbor.unsupported-type', 'cbor.int-range', 'cbor.too-deep', 'cbor.too-many-items', 'cbor.invalid-utf8', 'cbor.malformed', 'schema.invalid'] as const
 
 export const BODY_KEYS: Record<(typeof ENTRY_KINDS)[number], readonly string[]> = {
   'induct.vouch': ['request'],

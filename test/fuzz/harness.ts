@@ -130,6 +130,12 @@ export function expectTyped(err: unknown, codes?: readonly ErrorCode[]): TrothEr
   return err
 }
 
+/** What a strict CBOR decode and the schema checks after it may throw. */
+export const DECODE_CODES = [
+  'cbor.too-large', 'cbor.truncated', 'cbor.trailing-bytes', 'cbor.non-canonical-int', 'cbor.indefinite-length', 'cbor.float', 'cbor.map-key-order', 'cbor.duplicate-key',
+  'cbor.map-key-type', 'cbor.unsupported-type', 'cbor.int-range', 'cbor.too-deep', 'cbor.too-many-items', 'cbor.invalid-utf8', 'cbor.malformed', 'schema.invalid',
+] as const satisfies readonly ErrorCode[]
+
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: TrothError }
 
 /** Run a decoder: its value, or its typed rejection. Any other throw fails the input. */
