@@ -3,7 +3,7 @@
 // documents, requests, votes, certificates, consensus messages, sync requests, state records,
 // notes, checkpoints, proofs, audit answers. Deterministic: the same bytes on every run.
 
-import { encode, type CborValue } from '../../src/ledger/encoding.ts'
+import { decode, encode, type CborValue } from '../../src/ledger/encoding.ts'
 import { encodeBlock } from '../../src/ledger/block.ts'
 import { encodeSignedEntry, signEntry, signKeyProof, type Body } from '../../src/ledger/entry.ts'
 import { encodeGenesis } from '../../src/ledger/genesis.ts'
@@ -185,3 +185,8 @@ export const verifierKeys = once((): string[] => [
 ])
 
 export { alice, bob, carol, dave, Chain, makeGenesis, person, FOUNDERS, GENESIS_TIME }
+
+/** Strict decode with the widest limit any wire format here uses. */
+export function decodeValue(bytes: Uint8Array): CborValue {
+  return decode(bytes, { bytesMax: 1 << 24 })
+}
