@@ -26,6 +26,9 @@ export interface FuzzOptions {
   readonly ciRuns?: number
   /** Per-input hang limit, if this target needs another. */
   readonly hangMs?: number
+  /** Run once before the first input and after the last (set-up and clean-up of scratch files). */
+  readonly before?: () => Promise<void> | void
+  readonly after?: () => Promise<void> | void
 }
 
 function runsFor(o: FuzzOptions): number {
@@ -58,19 +61,24 @@ export function fuzz<T>(target: string, arb: fc.Arbitrary<T>, check: (input: T) 
   const hangMs = o.hangMs ?? HANG_MS
   test(
     target,
-    () => {
+    async () => {
+      await o.before?.()
       let inputs = 0
       const t0 = performance.now()
-      fc.assert(
-        fc.property(arb, (input) => {
-          inputs++
-          const start = performance.now()
-          check(input)
-          const ms = performance.now() - start
-          if (ms > hangMs) throw tooSlow(ms, hangMs)
-        }),
-        params(runs),
-      )
+      try {
+        fc.assert(
+          fc.property(arb, (input) => {
+            inputs++
+            const start = performance.now()
+            check(input)
+            const ms = performance.now() - start
+            if (ms > hangMs) throw tooSlow(ms, hangMs)
+          }),
+          params(runs),
+        )
+      } finally {
+        await o.after?.()
+      }
       report(target, inputs, performance.now() - t0)
     },
     timeoutFor(runs, hangMs),
@@ -82,7 +90,7 @@ export function fuzzAsync<T>(
   target: string,
   arb: fc.Arbitrary<T>,
   check: (input: T) => Promise<void>,
-  o: FuzzOptions & { readonly before?: () => Promise<void> | void; readonly after?: () => Promise<void> | void } = {},
+  o: FuzzOptions = {},
 ): void {
   const runs = runsFor(o)
   const hangMs = o.hangMs ?? HANG_MS
