@@ -2,11 +2,38 @@
 // kept as a named regression test: the name says what broke, the body is the input, shrunk, and
 // the behaviour the fix gives it. docs/fuzzing.md lists them with their fixes.
 
+import { request } from 'node:http'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { TrothError } from '../../src/errors.ts'
 import { decode, type CborValue } from '../../src/ledger/encoding.ts'
 import { stateFromRecords } from '../../src/ledger/state.ts'
+import { CONTROL_FILE, ControlServer, type ControlInfo } from '../../src/node/control.ts'
+import { scratchDir } from './scratch.ts'
+import { controlStandIn } from './stand-ins.ts'
 import * as corpus from './corpus.ts'
+
+/** One request to a control API started over the stand-in daemon: its status and body. */
+async function control(method: string, path: string, body: string): Promise<{ status: number; text: string }> {
+  const dir = scratchDir('control-crasher')
+  const server = await ControlServer.start(dir.path, controlStandIn())
+  try {
+    const info = JSON.parse(readFileSync(join(dir.path, CONTROL_FILE), 'utf8')) as ControlInfo
+    return await new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: info.port, method, path, headers: { authorization: `Bearer ${info.token}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+  } finally {
+    await server.stop()
+    dir.remove()
+  }
+}
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -30,5 +57,22 @@ describe('fuzz crashers', () => {
     expect(codeOf(() => stateFromRecords(records))).toBe('store.corrupt')
     records[i] = ['members', (records.find(([k]) => k.startsWith('member/')) as [string, CborValue])[1]]
     expect(codeOf(() => stateFromRecords(records))).toBe('store.corrupt')
+  })
+
+  test('control: a request target of "//" is a 400, not a 500 from new URL() throwing a TypeError', async () => {
+    // Found by control.fuzz.test.ts: the WHATWG parser reads "//" as a URL with an empty host.
+    const r = await control('GET', '//', '')
+    expect(r.status).toBe(400)
+    expect(r.text).toContain('malformed request target')
+  })
+
+  test('control: a JSON body of null is a 400, not a 500 from reading .param of null', async () => {
+    // Found by control.fuzz.test.ts: JSON.parse("null") passed the body check as an object.
+    for (const path of ['/policy-vote', '/seal']) {
+      const r = await control('POST', path, 'null')
+      expect(r.status).toBe(400)
+      expect(r.text).toContain('JSON object')
+    }
+    expect((await control('POST', '/policy-vote', '[]')).status).toBe(400)
   })
 })
