@@ -10,6 +10,7 @@ import { TrothError } from '../../src/errors.ts'
 import { decode, type CborValue } from '../../src/ledger/encoding.ts'
 import { stateFromRecords } from '../../src/ledger/state.ts'
 import { CONTROL_FILE, ControlServer, type ControlInfo } from '../../src/node/control.ts'
+import { createHost } from '../../src/p2p/host.ts'
 import { scratchDir } from './scratch.ts'
 import { controlStandIn } from './stand-ins.ts'
 import * as corpus from './corpus.ts'
@@ -74,5 +75,16 @@ describe('fuzz crashers', () => {
       expect(r.text).toContain('JSON object')
     }
     expect((await control('POST', '/policy-vote', '[]')).status).toBe(400)
+  })
+
+  test('host: a bootstrap address whose /p2p/ value is no peer id ("12D3Koo") is input.invalid, not an untyped "Incorrect length"', async () => {
+    // Found by host.fuzz.test.ts: multiaddr() checks the base58 encoding only; peerIdFromString threw.
+    const err = await createHost({ seed: corpus.alice.seed, net: 'ab'.repeat(32), listen: [], bootstrap: ['/ip4/1.2.3.4/tcp/1/p2p/12D3Koo'], admit: () => true }).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(TrothError)
+    expect((err as TrothError).code).toBe('input.invalid')
+    expect((err as TrothError).message).toContain('is not a peer id')
   })
 })
