@@ -10,6 +10,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { streamPair } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import fc from 'fast-check'
 import { describe } from 'vitest'
@@ -78,6 +79,11 @@ function standInHost(): StandInHost {
   ;(s as { host: TrothHost }).host = host as unknown as TrothHost
   return s
 }
+
+/** A stream pair. The mock connection's address otherwise carries a counter as its TCP port, and
+ * runs out after 32768 pairs ("Value must be smaller than or equal to 65535"). */
+const MOCK_ADDR = { remoteAddr: multiaddr('/ip4/127.0.0.1/tcp/4001') }
+const pair = (): Promise<[Stream, Stream]> => streamPair({ delay: 0, outboundConnection: MOCK_ADDR, inboundConnection: MOCK_ADDR })
 
 const connection = (): Connection => ({ remotePeer: peerIdOfMember(corpus.bob.id) }) as unknown as Connection
 
@@ -149,6 +155,7 @@ async function sendRaw(stream: Stream, bytes: Uint8Array, pieces: number): Promi
   }
 }
 
+// Logged errors are never cleared: any one is a bug, even if it surfaces an input later.
 describe('fuzz: p2p framing', () => {
   // --- the RPC server ---
   const server = standInHost()
@@ -159,7 +166,7 @@ describe('fuzz: p2p framing', () => {
     'Rpc server: any request bytes get one well-formed response frame or a reset stream; no serve failure',
     wireArb(requestSamples()),
     async ({ bytes, pieces, end }) => {
-      const [outbound, inbound] = await streamPair({ delay: 0 })
+      const [outbound, inbound] = await pair()
       const serve = server.handlers.get(protocol.id)
       if (serve === undefined) throw new Error('no handler registered')
       serve(inbound, connection())
@@ -204,7 +211,7 @@ describe('fuzz: p2p framing', () => {
     async ([{ bytes, pieces, end }, request]) => {
       let peer: { stream: Stream; request: Promise<{ bytes: Uint8Array; reset: boolean }> } | null = null
       client.dial = async () => {
-        const [outbound, inbound] = await streamPair({ delay: 0 })
+        const [outbound, inbound] = await pair()
         // Read from the start, as a libp2p handler does: a mock stream does not replay what
         // arrived before anyone listened.
         peer = { stream: inbound, request: readAll(inbound) }
@@ -245,7 +252,7 @@ describe('fuzz: p2p framing', () => {
     'Channel reader: any stream bytes hand on exactly the well-formed frames up to the first bad one, and the reader ends',
     wireArb(requestSamples()),
     async ({ bytes, pieces, end }) => {
-      const [outbound, inbound] = await streamPair({ delay: 0 })
+      const [outbound, inbound] = await pair()
       const read = chan.handlers.get(`/troth/${NET}/fuzzchan/1`)
       if (read === undefined) throw new Error('no channel handler')
       frames.length = 0
