@@ -223,8 +223,9 @@ describe('fuzz: p2p framing', () => {
       })
       while (peer === null && !settled) await new Promise<void>((r) => setImmediate(r))
       if (peer === null) {
-        // Refused before any stream opened (a request over the limit): a TrothError, nothing sent.
-        await pending
+        // Refused before any stream opened: only a request over the limit may be.
+        const early = await pending
+        if (early.ok || early.error.code !== 'net.too-large') throw new Error(`the request ended before a stream opened: ${early.ok ? 'resolved' : early.error.message}`)
         return
       }
       const { stream: theirs, request: sent } = peer as { stream: Stream; request: Promise<unknown> }
