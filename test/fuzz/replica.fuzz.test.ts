@@ -139,7 +139,7 @@ function responseArb(w: World): fc.Arbitrary<CborValue | null> {
     const r = attempt(() => decode(bytes, { bytesMax: 1 << 24 }))
     return r.ok ? r.value : null
   })
-  const note = fc.tuple(fc.array(textStepArb, { minLength: 1, maxLength: 3 })).map(([steps]) => ({ note: steps.reduce((t, s) => applyTextStep(t, s, []), (w.responses[7] as { note: string }).note) }))
+  const note = fc.tuple(fc.array(textStepArb, { minLength: 1, maxLength: 3 })).map(([steps]) => ({ note: steps.reduce((t, s) => applyTextStep(t, s, []), (w.responses.find((r) => typeof (r as { note?: unknown }).note === 'string' && (r as { note: string }).note !== '') as { note: string }).note) }))
   return fc.oneof(
     { arbitrary: fc.constantFrom(...w.responses), weight: 3 },
     { arbitrary: mutated, weight: 4 },
