@@ -22,19 +22,11 @@ const REPORT = process.env.FUZZ_REPORT
 if (!Number.isSafeInteger(FUZZ_RUNS) || FUZZ_RUNS < 1) throw new Error(`FUZZ_RUNS must be a positive integer, got ${process.env.FUZZ_RUNS}`)
 
 export interface FuzzOptions {
-  /** This target's runs as a fraction of FUZZ_RUNS (never below 1 run); for expensive targets in CI only. */
-  readonly ciRuns?: number
   /** Per-input hang limit, if this target needs another. */
   readonly hangMs?: number
   /** Run once before the first input and after the last (set-up and clean-up of scratch files). */
   readonly before?: () => Promise<void> | void
   readonly after?: () => Promise<void> | void
-}
-
-function runsFor(o: FuzzOptions): number {
-  // The long form runs every target fully; the CI default may run fewer of an expensive one.
-  if (process.env.FUZZ_RUNS !== undefined || o.ciRuns === undefined) return FUZZ_RUNS
-  return Math.max(1, Math.min(FUZZ_RUNS, o.ciRuns))
 }
 
 /** Time allowed for a whole target: generous per input, so only a real hang trips vitest. */
@@ -57,7 +49,7 @@ function tooSlow(ms: number, hangMs: number): Error {
 
 /** A synchronous target: `check` runs once per generated input and throws on a bug. */
 export function fuzz<T>(target: string, arb: fc.Arbitrary<T>, check: (input: T) => void, o: FuzzOptions = {}): void {
-  const runs = runsFor(o)
+  const runs = FUZZ_RUNS
   const hangMs = o.hangMs ?? HANG_MS
   test(
     target,
@@ -92,7 +84,7 @@ export function fuzzAsync<T>(
   check: (input: T) => Promise<void>,
   o: FuzzOptions = {},
 ): void {
-  const runs = runsFor(o)
+  const runs = FUZZ_RUNS
   const hangMs = o.hangMs ?? HANG_MS
   test(
     target,
