@@ -429,6 +429,8 @@ export function stateFromRecords(records: Iterable<[string, CborValue]>): Ledger
       if (key === META_KEY) { meta = metaFromCbor(value); continue }
       if (key === EPOCH_KEY) { epochRecord = value; continue }
       const slash = key.indexOf('/')
+      // Without the slash, slice(0, -1) would read "snapshots" as the snapshot space.
+      if (slash < 0) throw new TrothError('store.corrupt', `unknown record key ${key}`)
       const space = key.slice(0, slash)
       const id = key.slice(slash + 1)
       switch (space) {

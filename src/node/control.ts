@@ -141,7 +141,8 @@ function reply(res: ServerResponse, code: number, body: unknown, type = 'applica
   res.end(text)
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
+/** The request's JSON object; throws (a 400 for the caller) on anything else, `null` included. */
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   let size = 0
   const chunks: Buffer[] = []
   for await (const c of req) {
@@ -149,13 +150,21 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
     if (size > CONTROL_BODY_BYTES_MAX) throw new Error(`request body over ${CONTROL_BODY_BYTES_MAX} bytes`)
     chunks.push(c as Buffer)
   }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')
+  const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('the request body must be a JSON object')
+  return value as Record<string, unknown>
 }
 
 async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expected: Buffer): Promise<void> {
   const auth = Buffer.from(req.headers.authorization ?? '')
   if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) return reply(res, 401, { error: 'missing or wrong token (see DIR/control.json)' })
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+  let url: URL
+  try {
+    url = new URL(req.url ?? '/', 'http://127.0.0.1')
+  } catch {
+    // A request target such as "//" is no URL relative to us (the WHATWG parser reads a host).
+    return reply(res, 400, { error: `malformed request target ${JSON.stringify((req.url ?? '').slice(0, 80))}` })
+  }
   if (req.method === 'GET' && url.pathname === '/status') return reply(res, 200, statusOf(d))
   if (req.method === 'GET' && url.pathname === '/checkpoint') {
     const latest = await d.store.latestCheckpoint()
@@ -195,7 +204,7 @@ async function handle(d: Daemon, req: IncomingMessage, res: ServerResponse, expe
   if (req.method === 'POST' && url.pathname === '/seal') {
     let body: { path?: unknown }
     try {
-      body = (await readBody(req)) as typeof body
+      body = await readBody(req)
     } catch (err) {
       return reply(res, 400, { error: (err as Error).message })
     }

@@ -124,7 +124,12 @@ export function peerIdOfMember(memberId: MemberId): PeerId {
 function peerIdOfAddr(addr: Multiaddr): PeerId | null {
   const component = addr.getComponents().find((c) => c.name === 'p2p')
   if (component?.value === undefined) return null
-  return peerIdFromString(component.value)
+  try {
+    return peerIdFromString(component.value)
+  } catch (err) {
+    // multiaddr checks only the encoding; a /p2p/ value may still be no peer id ("12D3Koo").
+    throw new TrothError('input.invalid', `${addr.toString()}: /p2p/${component.value} is not a peer id`, { cause: err })
+  }
 }
 
 function parseAddr(text: string, what: string): Multiaddr {
