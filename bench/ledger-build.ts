@@ -98,20 +98,22 @@ export function buildGenesis(o: BuildOptions): Uint8Array {
   })
 }
 
-/** What entry number `j` of the bulk is (same options, same answer). */
-function bulkBody(o: BuildOptions, j: number): Body {
+/** What entry number `j` of the bulk is, and who writes it (same options, same answer): seals
+ * and votes are spread evenly, each by the next member in turn, so that the votes come from as
+ * many voters as there are votes (up to every member); announcements come from members in a
+ * scattered order (a prime stride). */
+function bulkEntry(o: BuildOptions, j: number): { author: number; body: Body } {
   const sealEvery = o.seals > 0 ? Math.floor(o.entries / o.seals) : 0
   const voteEvery = o.votes > 0 ? Math.floor(o.entries / o.votes) : 0
   if (sealEvery > 0 && j % sealEvery === Math.floor(sealEvery / 2)) {
-    return { kind: 'seal', root: sha256(new TextEncoder().encode(`bench seal ${j}`)), size: 1000, chunks: 1, name: `s${j}` }
+    const k = Math.floor(j / sealEvery)
+    return { author: k % o.members, body: { kind: 'seal', root: sha256(new TextEncoder().encode(`bench seal ${j}`)), size: 1000, chunks: 1, name: `s${k}` } }
   }
-  if (voteEvery > 0 && j % voteEvery === 0) return { kind: 'policy.vote', param: 'chunksPerAudit', value: 1 + (j % 12) }
-  return { kind: 'announce', addrs: [`/ip4/127.0.0.1/tcp/${4000 + (j % 60000)}`] }
-}
-
-/** The author of bulk entry `j`: members in a fixed scattered order (a prime stride). */
-function bulkAuthor(o: BuildOptions, j: number): number {
-  return (j * 7919) % o.members
+  if (voteEvery > 0 && j % voteEvery === 0) {
+    const k = j / voteEvery
+    return { author: k % o.members, body: { kind: 'policy.vote', param: 'chunksPerAudit', value: 1 + (k % 12) } }
+  }
+  return { author: (j * 7919) % o.members, body: { kind: 'announce', addrs: [`/ip4/127.0.0.1/tcp/${4000 + (j % 60000)}`] } }
 }
 
 export async function buildLedger(dataDir: string, o: BuildOptions, progress: (line: string) => void = () => undefined): Promise<Built> {
@@ -194,10 +196,10 @@ export async function buildLedger(dataDir: string, o: BuildOptions, progress: (l
       const time = state.meta.lastTime + BLOCK_MS
       while (entries.length < o.blockEntries && done + entries.length < o.entries) {
         const j = done + entries.length
-        const author = bulkAuthor(o, j)
+        const { author, body } = bulkEntry(o, j)
         const seq = (seqs.get(author) ?? (state.members.get(member(author).id)?.seq ?? 0)) + 1
         seqs.set(author, seq)
-        entries.push(sign(author, seq, bulkBody(o, j), time))
+        entries.push(sign(author, seq, body, time))
       }
       await next(entries)
       done += entries.length
