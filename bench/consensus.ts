@@ -11,6 +11,7 @@ import { publicKeyOf, signRaw, verifyRaw } from '../src/identity/ed25519.ts'
 import { encodeGenesis } from '../src/ledger/genesis.ts'
 import { sha256 } from '../src/ledger/hash.ts'
 import { Daemon } from '../src/node/daemon.ts'
+import { ensureDataDir } from '../src/node/data-dir.ts'
 
 const args = process.argv.slice(2)
 const seconds = Number(args.includes('--seconds') ? args[args.indexOf('--seconds') + 1] : '15')
@@ -39,6 +40,7 @@ async function run(n: number): Promise<void> {
   const daemons: Daemon[] = []
   try {
     for (let i = 0; i < n; i++) {
+      ensureDataDir(join(dir, `n${i}`))
       const d = await Daemon.start({
         data: join(dir, `n${i}`), seed: seeds[i] as Uint8Array, genesis, listen: ['/ip4/127.0.0.1/tcp/0'],
         bootstrap: daemons.map((x) => x.host.addrs()[0] as string), idleMs: Number(process.env.BENCH_IDLE_MS ?? '200'), deltaMs: Number(process.env.BENCH_DELTA_MS ?? '50'), log: () => undefined, control: false,

@@ -18,9 +18,17 @@ const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567'
 const DECODE = new Int8Array(128).fill(-1)
 for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET.charCodeAt(i)] = i
 
-/** RFC 4648 §6 base32, lowercase, no padding. */
-function base32Encode(bytes: Uint8Array): string {
-  let out = ''
+const ALPHABET_CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0))
+const PREFIX_CODES = Uint8Array.from(MEMBER_ID_PREFIX, (c) => c.charCodeAt(0))
+
+/** `prefix` then RFC 4648 §6 base32 of `bytes` (lowercase, no padding), as one flat string: the
+ * characters are gathered first, because appending them one by one (`out += c`) leaves a rope of
+ * one node per character, about 1.3 KB per id, and ids are the keys of every member map a node
+ * keeps (docs/performance.md, "Memory"). */
+function base32Encode(prefix: Uint8Array, bytes: Uint8Array): string {
+  const codes = new Uint8Array(prefix.length + Math.ceil((bytes.length * 8) / 5))
+  codes.set(prefix)
+  let n = prefix.length
   let buffer = 0
   let bits = 0
   for (const byte of bytes) {
@@ -28,11 +36,12 @@ function base32Encode(bytes: Uint8Array): string {
     bits += 8
     while (bits >= 5) {
       bits -= 5
-      out += ALPHABET[(buffer >> bits) & 31]
+      codes[n++] = ALPHABET_CODES[(buffer >> bits) & 31] as number
     }
   }
-  if (bits > 0) out += ALPHABET[(buffer << (5 - bits)) & 31] // pad bits are zero
-  return out
+  if (bits > 0) codes[n++] = ALPHABET_CODES[(buffer << (5 - bits)) & 31] as number // pad bits are zero
+  assert(n === codes.length, 'base32: length arithmetic')
+  return String.fromCharCode.apply(null, codes as unknown as number[])
 }
 
 function invalid(message: string): TrothError {
@@ -44,7 +53,7 @@ export function formatMemberId(publicKey: Uint8Array): MemberId {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_BYTES) {
     throw new TrothError('id.invalid-key', `public key must be ${PUBLIC_KEY_BYTES} bytes`)
   }
-  return MEMBER_ID_PREFIX + base32Encode(publicKey)
+  return base32Encode(PREFIX_CODES, publicKey)
 }
 
 /** Parse a MemberId back to its 32-byte public key. Strict: exact prefix and length, lowercase
