@@ -10,7 +10,7 @@ import { test } from 'vitest'
 import { TrothError, type ErrorCode } from '../../src/errors.ts'
 
 /** Inputs per target. CI runs the default; FUZZ_RUNS=100000 is the long form. */
-export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? '200')
+export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? '100')
 /** Replays the seed a failure printed (with FUZZ_PATH, the path it printed, to skip to the input). */
 export const FUZZ_SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
 const FUZZ_PATH = process.env.FUZZ_PATH
