@@ -37,7 +37,7 @@ import { stateRecords, stateRoot, type LedgerState } from '../src/ledger/state.t
 import { LedgerStore } from '../src/ledger/store.ts'
 import { Daemon } from '../src/node/daemon.ts'
 import { ensureDataDir, ledgerPath } from '../src/node/data-dir.ts'
-import { SYNC_BLOCKS_MAX, SYNC_RESPONSE_BYTES_MAX } from '../src/node/replica.ts'
+import { SYNC_BLOCKS_MAX, syncRun } from '../src/node/replica.ts'
 import { buildLedger, memberSeed, type BuildOptions } from './ledger-build.ts'
 import { arg, load, sleep, verifyRate } from './support.ts'
 
@@ -67,27 +67,8 @@ async function readRuns(store: LedgerStore): Promise<Run[]> {
   const head = store.state.meta.height
   let from = 1
   while (from <= head) {
-    const certified = new Set(await store.certifiedHeights(from, SYNC_BLOCKS_MAX))
-    const blocks: Uint8Array[] = []
-    let bytes = 0
-    let upTo = 0
-    let top = -1
-    let epoch = -1
-    for (let h = from; h < from + SYNC_BLOCKS_MAX && h <= head; h++) {
-      const b = (await store.blockBytes(h)) as Uint8Array
-      if (bytes + b.length > SYNC_RESPONSE_BYTES_MAX) break
-      const e = decodeBlock(b).epoch
-      if (epoch >= 0 && e !== epoch) break
-      epoch = e
-      blocks.push(b)
-      bytes += b.length
-      if (certified.has(h)) {
-        top = h
-        upTo = blocks.length
-      }
-    }
+    const { blocks, top } = await syncRun(store, from)
     if (top < 0) throw new Error(`no certified block in [${from}, ${from + SYNC_BLOCKS_MAX})`)
-    blocks.length = upTo
     runs.push({ blocks, cert: certFromCbor(decode((await store.cert(top)) as Uint8Array, { bytesMax: 1 << 22 })) })
     from = top + 1
   }

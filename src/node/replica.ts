@@ -37,6 +37,40 @@ export const MEMPOOL_SEQ_AHEAD_MAX = 64
 /** Own entries whose fate the node remembers for the CLI (oldest forgotten first). */
 export const OUTCOMES_MAX = 10_000
 
+/**
+ * The run of finalized blocks a sync response carries from `from`: as many as fit (at most
+ * SYNC_BLOCKS_MAX, SYNC_RESPONSE_BYTES_MAX in all), within one epoch (the certificate must verify
+ * under that epoch's validators), ending at the last one that carries its finalization
+ * certificate (`top`; -1 when none does, and then no blocks).
+ */
+export async function syncRun(
+  ledger: { readonly state: LedgerState; blockBytes(h: number): Promise<Uint8Array | undefined>; certifiedHeights(from: number, count: number): Promise<number[]> },
+  from: number,
+): Promise<{ blocks: Uint8Array[]; top: number }> {
+  const head = ledger.state.meta.height
+  const certified = new Set(await ledger.certifiedHeights(from, SYNC_BLOCKS_MAX))
+  const blocks: Uint8Array[] = []
+  let bytes = 0
+  let top = -1
+  let upTo = 0
+  let epoch = -1
+  for (let h = from; h < from + SYNC_BLOCKS_MAX && h <= head; h++) {
+    const b = await ledger.blockBytes(h)
+    if (b === undefined || bytes + b.length > SYNC_RESPONSE_BYTES_MAX) break
+    const e = decodeBlock(b).epoch
+    if (epoch >= 0 && e !== epoch) break
+    epoch = e
+    blocks.push(b)
+    bytes += b.length
+    if (certified.has(h)) {
+      top = h
+      upTo = blocks.length
+    }
+  }
+  blocks.length = top < 0 ? 0 : upTo
+  return { blocks, top }
+}
+
 /** The fate of an own entry: waiting, in a finalized block, or dropped with the ledger's reason. */
 export type EntryOutcome =
   | { readonly state: 'pending' }
@@ -848,29 +882,8 @@ export class Replica {
       case 'blocks': {
         const head = this.cfg.ledger.state.meta.height
         if (req.from > head || req.from < 1) return { blocks: [], cert: null }
-        // As many blocks as fit, ending at a block that carries its finalization certificate.
-        const certified = new Set(await this.cfg.ledger.certifiedHeights(req.from, SYNC_BLOCKS_MAX))
-        const blocks: Uint8Array[] = []
-        let bytes = 0
-        let top = -1
-        let upTo = 0
-        let epoch = -1
-        for (let h = req.from; h < req.from + SYNC_BLOCKS_MAX && h <= head; h++) {
-          const b = await this.cfg.ledger.blockBytes(h)
-          if (b === undefined || bytes + b.length > SYNC_RESPONSE_BYTES_MAX) break
-          // One epoch per response: the certificate must verify under that epoch's validators.
-          const e = decodeBlock(b).epoch
-          if (epoch >= 0 && e !== epoch) break
-          epoch = e
-          blocks.push(b)
-          bytes += b.length
-          if (certified.has(h)) {
-            top = h
-            upTo = blocks.length
-          }
-        }
+        const { blocks, top } = await syncRun(this.cfg.ledger, req.from)
         if (top < 0) return { blocks: [], cert: null }
-        blocks.length = upTo
         const cert = await this.cfg.ledger.cert(top)
         return { blocks, cert: cert === undefined ? null : decode(cert, { bytesMax: MESSAGE_BYTES_MAX }) }
       }
