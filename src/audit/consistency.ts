@@ -10,6 +10,7 @@ import { genesisState, ledgerOrigin } from '../ledger/genesis.ts'
 import { bytesEqual, toHex } from '../ledger/hash.ts'
 import { verifyConsistency } from '../ledger/merkle.ts'
 import { SIG_TYPE_COSIGNATURE_V1, keyId, parseCheckpoint, parseConsistencyBody, parseNote, verifyCosignature, type Checkpoint, type ConsistencyBody, type Note } from '../ledger/tlog.ts'
+import { Rejected } from './rejected.ts'
 
 export const CONSISTENCY_STATUSES = ['ok', 'malformed', 'wrong-origin', 'mismatch', 'bad-cosignature', 'inconsistent'] as const
 export type ConsistencyStatus = (typeof CONSISTENCY_STATUSES)[number]
@@ -28,14 +29,6 @@ export interface ConsistencyVerdict {
   readonly origin?: string
   readonly old?: CheckpointFacts
   readonly new?: CheckpointFacts
-}
-
-class Rejected extends Error {
-  readonly status: Exclude<ConsistencyStatus, 'ok'>
-  constructor(status: Exclude<ConsistencyStatus, 'ok'>, reason: string) {
-    super(reason)
-    this.status = status
-  }
 }
 
 function reject(status: Exclude<ConsistencyStatus, 'ok'>, reason: string): never {
@@ -114,7 +107,7 @@ export function verifyConsistencyFiles(oldText: string, newText: string, proofTe
     const reason = a.size === b.size ? `the two checkpoints are the same tree of ${a.size} entries` : `the log only grew: the tree of ${a.size} entries is a prefix of the tree of ${b.size} entries`
     return { valid: true, status: 'ok', reason, ...known }
   } catch (err) {
-    if (err instanceof Rejected) return { valid: false, status: err.status, reason: err.message, ...known }
+    if (err instanceof Rejected) return { valid: false, status: err.status as Exclude<ConsistencyStatus, 'ok'>, reason: err.message, ...known }
     throw err
   }
 }

@@ -17,6 +17,7 @@ import { validatorsHash, type LedgerState, type Validator } from '../ledger/stat
 import { parseCheckpoint, parseNote, type Checkpoint, type Note } from '../ledger/tlog.ts'
 import { parseAuditProof, type AuditProof, type LeafProof } from './bundle.ts'
 import { checkCosigners, type Cosigner, type PastMember } from './cosigners.ts'
+import { Rejected } from './rejected.ts'
 
 /** Verdicts, in a stable order (STYLE.md: domain rejections are data). docs/audit.md explains each. */
 export const AUDIT_STATUSES = [
@@ -84,14 +85,6 @@ export interface AuditResult {
   /** When valid: the proof's checkpoint (parsed), its epoch's members, and the next epoch's when
    * the proof carries them (a witness keeps those to check later checkpoints). */
   readonly sealed?: { readonly checkpoint: Checkpoint; readonly note: string; readonly epoch: number; readonly members: readonly Validator[]; readonly next: readonly Validator[] | null }
-}
-
-class Rejected extends Error {
-  readonly status: Exclude<AuditStatus, 'ok'>
-  constructor(status: Exclude<AuditStatus, 'ok'>, reason: string) {
-    super(reason)
-    this.status = status
-  }
 }
 
 function reject(status: Exclude<AuditStatus, 'ok'>, reason: string): never {
@@ -285,7 +278,7 @@ export function verifyAuditProof(text: string, genesis: Uint8Array, data?: Snaps
       sealed: { checkpoint: last.checkpoint, note: last.note, epoch: last.epoch, members: last.members, next: last.next },
     }
   } catch (err) {
-    if (err instanceof Rejected) return { verdict: { valid: false, status: err.status, reason: err.message, ...known } }
+    if (err instanceof Rejected) return { verdict: { valid: false, status: err.status as Exclude<AuditStatus, 'ok'>, reason: err.message, ...known } }
     throw err
   }
 }
