@@ -64,6 +64,8 @@ export interface Adoption {
   readonly cert: Uint8Array
   /** The epoch.seal leaf: the checkpoint's last leaf. */
   readonly sealLeaf: Uint8Array
+  /** Its RFC 9162 inclusion proof in the checkpoint (leaf sibling first), verified. */
+  readonly sealPath: readonly Uint8Array[]
   /** Sealed checkpoint notes known from the member chain, the base's included. */
   readonly notes: ReadonlyArray<readonly [number, string]>
   /** Log indexes of epoch.seal leaves known from the member chain. */
@@ -258,6 +260,14 @@ export class LedgerStore {
     // The frontier's subtrees: with them, inclusion proofs of later leaves and consistency proofs
     // from the base size can be built (every other node they need is made by later appends).
     frontierNodes(m.logSize).forEach((n, i) => ops.push({ type: 'put', key: nodeKey(n.level, n.index), value: m.logFrontier[i] as Uint8Array }))
+    // And the left siblings of the seal leaf inside the frontier's last subtree: later proofs show
+    // that leaf (it names the members of the epoch after the base). They are the first hashes of
+    // its inclusion proof, one per trailing zero bit of the size.
+    for (let level = 0, span = 1; m.logSize % (2 * span) === 0; level++, span *= 2) {
+      const index = Math.floor((m.logSize - 1) / span)
+      assert(index % 2 === 1 && a.sealPath[level] !== undefined, 'adopt: the seal leaf\'s path is too short')
+      ops.push({ type: 'put', key: nodeKey(level, index - 1), value: a.sealPath[level] as Uint8Array })
+    }
     for (const [epoch, note] of a.notes) ops.push({ type: 'put', key: checkpointKey(epoch), value: new TextEncoder().encode(note) })
     for (const [epoch, index] of a.seals) ops.push({ type: 'put', key: sealKey(epoch), value: encode(index) })
     for (const [epoch, vs] of a.validators) ops.push({ type: 'put', key: validatorsKey(epoch), value: encode(validatorsToCbor(vs)) })

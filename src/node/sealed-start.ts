@@ -224,6 +224,7 @@ export function verifyState(genesis: Uint8Array, v: VerifiedOffer, records: Read
       block: v.block,
       cert: encode(certToCbor(v.cert)),
       sealLeaf: v.sealLeaf,
+      sealPath: (v.proof.chain.at(-1) as AuditProof['chain'][number]).seal.proof,
       notes,
       seals,
       validators: sets,
@@ -257,15 +258,16 @@ export async function serveSealed(store: LedgerStore, epoch: number | null): Pro
   return { offer: null }
 }
 
-/** A `state` answer: the records of epoch `epoch`'s end from index `from`, as many as fit a page. */
-export function serveState(store: LedgerStore, epoch: number, from: number): CborValue {
+/** A `state` answer: the records of epoch `epoch`'s end from index `from`, as many as fit a page
+ * (`pageRecordsMax` smaller than the default only in tests, to page a small state). */
+export function serveState(store: LedgerStore, epoch: number, from: number, pageRecordsMax = STATE_PAGE_RECORDS_MAX): CborValue {
   const state = store.sealedState(epoch)
   if (state === undefined) throw new TrothError('input.not-found', `this node no longer keeps the state of epoch ${epoch}'s end; ask for a newer sealed checkpoint`)
   const all = stateRecords(state, false)
   if (from >= all.length) throw new TrothError('input.invalid', `epoch ${epoch}'s end has ${all.length} state records; none from ${from}`)
   const page: CborValue[] = []
   let bytes = 0
-  for (let i = from; i < all.length && page.length < STATE_PAGE_RECORDS_MAX; i++) {
+  for (let i = from; i < all.length && page.length < Math.min(pageRecordsMax, STATE_PAGE_RECORDS_MAX); i++) {
     const [k, v] = all[i] as [string, CborValue]
     const size = encode([k, v]).length
     if (page.length > 0 && bytes + size > STATE_PAGE_BYTES_MAX) break
