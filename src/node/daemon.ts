@@ -74,6 +74,7 @@ export type KeyChange = 'switch' | 'replaced' | 'identity'
 const EVENT_LEVELS: Readonly<Record<string, 'debug' | 'warn' | 'error'>> = {
   'finalized': 'debug',
   'synced': 'debug',
+  'sync.ask': 'debug',
   'checkpoint.fetching': 'debug',
   'checkpoint.fetched': 'debug',
   'penalty': 'warn',
@@ -147,6 +148,7 @@ export class Daemon {
   private nextKey: () => Uint8Array | null = () => null
   /** The current key's id (the MemberId unless the member rotated or was recovered). */
   keyId = ''
+  private logEvent: (event: string, fields?: Record<string, unknown>) => void = () => undefined
 
   private constructor(parts: { store: LedgerStore; wal: FileWal; host: TrothHost; gossip: Gossip; rpc: Rpc; replica: Replica; id: string; sync: RpcProtocol; chunks: ChunkStore }) {
     this.chunks = parts.chunks
@@ -268,6 +270,7 @@ export class Daemon {
     const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync, chunks })
     d.finalizedListeners = finalizedListeners
     d.keyId = keyId
+    d.logEvent = log
     if (o.nextKey !== undefined) d.nextKey = o.nextKey
     holder.d = d
     await rpc.handle(sync, async (request, from) => {
@@ -370,6 +373,8 @@ export class Daemon {
 
   /** One sync request to one peer, its answer strictly re-decoded (hostile until checked). */
   private async ask(peer: string, req: SyncRequest): Promise<CborValue> {
+    // Which blocks a node asks for shows (debug) that a node started from a checkpoint never asks below it.
+    if (req.t === 'blocks') this.logEvent('sync.ask', { peer, from: req.from })
     const res = await this.rpc.request(peer, this.sync, encodeSyncRequest(req))
     return decode(encode(res), { bytesMax: MESSAGE_BYTES_MAX * 2 })
   }
