@@ -298,10 +298,13 @@ export interface SealedStartEnv {
 export async function fetchSealedStart(env: SealedStartEnv): Promise<Adoption | null> {
   const deadline = env.now() + SEALED_WAIT_PEERS_MS
   while (env.peers().length === 0 && env.now() < deadline) await env.sleep(100)
-  // A moment for the other bootstrap peers to connect too.
-  if (env.peers().length > 0) await env.sleep(300)
-  const peers = env.peers().sort(() => Math.random() - 0.5).slice(0, SEALED_PEERS_MAX)
-  for (const peer of peers) {
+  // Each try picks among the peers connected by then (more bootstrap peers connect meanwhile).
+  const asked = new Set<string>()
+  for (let i = 0; i < SEALED_PEERS_MAX; i++) {
+    const fresh = env.peers().filter((p) => !asked.has(p))
+    const peer = fresh[Math.floor(Math.random() * fresh.length)]
+    if (peer === undefined) break
+    asked.add(peer)
     const r = await fromPeer(env, peer)
     if (r === null) continue
     if (!r.ok) {
