@@ -18,8 +18,8 @@ import { consistencyProof, verifyConsistency } from '../../src/ledger/merkle.ts'
 import { stateRoot } from '../../src/ledger/state.ts'
 import { LedgerStore } from '../../src/ledger/store.ts'
 import { cosign, formatCheckpoint, formatNote, parseCheckpoint, parseNote, type NoteSignature } from '../../src/ledger/tlog.ts'
-import { Replica } from '../../src/node/replica.ts'
-import { offerFromAnswer, verifyOffer, verifyState, type SealedStartStatus } from '../../src/node/sealed-start.ts'
+import { Replica, syncRun, type SyncRequest } from '../../src/node/replica.ts'
+import { fetchSealedStart, offerFromAnswer, serveSealed, serveState, verifyOffer, verifyState, type SealedStartStatus } from '../../src/node/sealed-start.ts'
 import { ALICE, BOB, CAROL, DAVE, ROOT_SEALED, XAVIER, auditLedger, cosignAll, seedOf, type AuditLedger } from '../audit/ledger.ts'
 import { GENESIS_TIME, makeGenesis, FOUNDERS, person } from '../ledger/fixtures.ts'
 import { served, type Served } from './sealed-fixture.ts'
@@ -213,6 +213,65 @@ describe('every forged part of an offer is refused, with its reason', () => {
 function encodeOffer(): CborValue {
   return { epoch: s.offer.epoch, height: s.offer.height, proof: s.offer.proof, frontier: [...s.offer.frontier], records: s.offer.records }
 }
+
+describe('fetching a sealed start from peers', () => {
+  /** A peer answering sync requests from a store, as the daemon does; `lie` may change an answer. */
+  const peer = (store: LedgerStore, lie: (req: SyncRequest, res: CborValue) => CborValue = (_q, r) => r) => async (req: SyncRequest): Promise<CborValue> => {
+    let res: CborValue
+    if (req.t === 'sealed') res = await serveSealed(store, req.epoch)
+    else if (req.t === 'state') res = serveState(store, req.epoch, req.from, 4)
+    else if (req.t === 'blocks') {
+      const { blocks, top } = await syncRun(store, req.from)
+      res = { blocks, cert: decode((await store.cert(top)) as Uint8Array, { bytesMax: 1 << 20 }) }
+    } else throw new Error(`unexpected ${req.t}`)
+    // As over the wire: canonical CBOR, strictly decoded.
+    return decode(encode(lie(req, res)), { bytesMax: 1 << 24 })
+  }
+  const env = (peers: () => string[], answers: Record<string, (req: SyncRequest) => Promise<CborValue>>) => {
+    const penalties: Array<[string, string]> = []
+    const logged: string[] = []
+    return {
+      penalties,
+      logged,
+      env: {
+        genesis: l.genesis,
+        peers,
+        ask: (p: string, req: SyncRequest) => (answers[p] as (req: SyncRequest) => Promise<CborValue>)(req),
+        penalise: (p: string, reason: string) => penalties.push([p, reason]),
+        log: (event: string) => logged.push(event),
+        sleep: async () => undefined,
+        now: () => Date.now(),
+      },
+    }
+  }
+
+  it('a lying peer is penalised with the reason and the next peer is asked; a peer that fails is passed over; none: null', async () => {
+    const forged = (req: SyncRequest, res: CborValue): CborValue => {
+      if (req.t !== 'state') return res
+      const page = res as { records: Array<[string, CborValue]> }
+      return { records: page.records.map(([k, v]) => (k === `member/${ALICE.id}` ? [k, { ...(v as Record<string, CborValue>), seq: 99 }] : [k, v])) }
+    }
+    let calls = 0
+    // The liar is connected first, the honest peer a moment later; a third peer is down.
+    const e = env(() => (calls++ < 2 ? ['liar'] : ['liar', 'down', 'honest']), {
+      liar: peer(l.store, forged),
+      down: async () => {
+        throw new Error('net.timeout')
+      },
+      honest: peer(l.store),
+    })
+    const a = await fetchSealedStart(e.env)
+    expect(a?.base.epoch).toBeGreaterThanOrEqual(3)
+    expect(e.penalties).toHaveLength(1)
+    expect(e.penalties[0]?.[0]).toBe('liar')
+    expect(e.penalties[0]?.[1]).toMatch(/^sealed start: state-root-mismatch: /)
+    expect(e.logged).toContain('sealed.refused')
+
+    const none = env(() => ['empty', 'down'], { empty: async () => ({ offer: null }), down: async () => Promise.reject(new Error('reset')) })
+    expect(await fetchSealedStart(none.env)).toBeNull()
+    expect(none.penalties).toHaveLength(0)
+  })
+})
 
 describe('crash safety of an adoption', () => {
   it('SIGKILL at any moment of an adoption leaves the store at genesis or wholly adopted', async () => {
