@@ -75,6 +75,9 @@ describe('a fresh node starts from a sealed checkpoint', () => {
     await c.until('a checkpoint sealed without n3', () => latestSealed(0) >= e0, 90_000)
     const note = c.json<{ epoch: number; note: string }>(0, 'checkpoint')!.note
     expect(note).toContain(`— ${id} `)
+    // It cosigned only after checking that each checkpoint extends its base (consensus.md step 2).
+    expect(events(n, 'checkpoint.inconsistent')).toHaveLength(0)
+    expect(events(n, 'checkpoint.sealed').length).toBeGreaterThan(0)
     expect(events(0, 'penalty').filter((p) => String(p.reason).includes('cosignature'))).toHaveLength(0)
 
     // Proofs: an entry after its base verifies offline from the genesis; one below is refused by name.
