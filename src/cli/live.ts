@@ -52,6 +52,7 @@ export interface StartFlags {
   bootstrap: string[]
   idleMs?: string | undefined
   deltaMs?: string | undefined
+  sync?: string | undefined
   status?: string | undefined
   logLevel?: string | undefined
   logFormat?: string | undefined
@@ -66,6 +67,7 @@ export function startConfig(io: Io, o: StartFlags): Config {
   if (o.bootstrap.length > 0) flags.bootstrap = o.bootstrap
   if (o.idleMs !== undefined) flags.idle_ms = parseMs(o.idleMs, '--idle-ms', 0)
   if (o.deltaMs !== undefined) flags.delta_ms = parseMs(o.deltaMs, '--delta-ms', 0)
+  if (o.sync !== undefined) flags.sync = o.sync
   if (o.status !== undefined) flags.status = { listen: o.status }
   if (o.logLevel !== undefined || o.logFormat !== undefined) flags.log = { ...(o.logLevel !== undefined ? { level: o.logLevel } : {}), ...(o.logFormat !== undefined ? { format: o.logFormat } : {}) }
   const file = o.config === undefined ? undefined : parseConfigText(new TextDecoder().decode(readFileCapped(o.config, CONFIG_BYTES_MAX, 'config')), o.config)
@@ -109,7 +111,7 @@ export async function cmdStart(io: Io, o: StartFlags): Promise<void> {
   // in the ledger restarts the daemon in this process (DESIGN.md §6, docs/governance.md).
   for (;;) {
     const daemon = await Daemon.start({
-      data: c.data, seed, genesis, listen: c.listen, bootstrap: c.bootstrap, idleMs: c.idle_ms, deltaMs: c.delta_ms, status: c.status.listen, nat: c.nat,
+      data: c.data, seed, genesis, listen: c.listen, bootstrap: c.bootstrap, idleMs: c.idle_ms, deltaMs: c.delta_ms, sync: c.sync, status: c.status.listen, nat: c.nat,
       nextKey: () => nextKeyOf(c.data), logger, log: (line) => io.out(`${line}\n`),
     })
     const why = await Promise.race([stopped, daemon.keyChange])
