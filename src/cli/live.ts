@@ -97,6 +97,9 @@ export async function cmdStart(io: Io, o: StartFlags): Promise<void> {
   const pass = await passphraseFor(io, c.data)
   let seed = loadKeystore(keyPath(c.data), { passphrase: pass }).seed
   const logger = makeLogger(c)
+  // What the runtime runs with (bin/troth re-executes `troth start` with the daemon's Node flags
+  // and environment, docs/operations.md#memory): one line, for the operator and the tests.
+  logger.info({ event: 'runtime', node: process.version, pid: process.pid, flags: process.execArgv, malloc_arena_max: process.env.MALLOC_ARENA_MAX ?? null })
   const stopped = new Promise<'stop'>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop)
