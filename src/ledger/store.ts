@@ -6,6 +6,7 @@
 
 import { Level } from 'level'
 import { TrothError, assert } from '../errors.ts'
+import { collectGarbage } from '../gc.ts'
 import { applyBlock, type Applied, type Refused } from './apply.ts'
 import { blockHash, decodeBlock, encodeBlock, type Block } from './block.ts'
 import { asBytes, asMap, asText, asUint, decode, encode, type CborValue } from './encoding.ts'
@@ -17,6 +18,8 @@ import { META_KEY, recordAt, stateFromRecords, stateRecords, validatorsFromCbor,
 
 export const STORE_FORMAT = 4
 const RECORD_BYTES_MAX = 16 * 1024 * 1024
+/** While the state is read at open, a full collection after this many records (when exposed). */
+const STATE_RECORDS_PER_COLLECTION = 1000
 
 // Key spaces. Numbers are fixed-width hex so that key order is numeric order.
 const K_FORMAT = 'x/format'
@@ -160,11 +163,20 @@ export class LedgerStore {
       throw new TrothError('store.mismatch', `this data dir belongs to network ${toHex(genesisHash(stored))}, not ${toHex(genesisHash(genesis))}`)
     }
     const { net } = decodeGenesis(stored)
-    const records: Array<[string, CborValue]> = []
-    for await (const [key, value] of db.iterator({ gte: 's/', lt: 's0' })) {
-      records.push([key.slice(2), decode(value, { bytesMax: RECORD_BYTES_MAX })])
-    }
-    const state = stateFromRecords(records)
+    // The records stay encoded until stateFromRecords takes them one by one, and the garbage their
+    // decoding leaves is collected as it goes (src/gc.ts): holding all of them decoded at once,
+    // beside the state built from them, was the daemon's peak of memory (docs/performance.md).
+    const raw: Array<[string, Uint8Array]> = []
+    for await (const [key, value] of db.iterator({ gte: 's/', lt: 's0' })) raw.push([key.slice(2), value])
+    collectGarbage()
+    const state = stateFromRecords((function* (): Generator<[string, CborValue]> {
+      for (let i = 0; i < raw.length; i++) {
+        const [key, value] = raw[i] as [string, Uint8Array]
+        raw[i] = undefined as unknown as [string, Uint8Array]
+        if (i % STATE_RECORDS_PER_COLLECTION === STATE_RECORDS_PER_COLLECTION - 1) collectGarbage()
+        yield [key, decode(value, { bytesMax: RECORD_BYTES_MAX })]
+      }
+    })())
     const m = state.meta
     if (!bytesEqual(m.net, net)) throw new TrothError('store.corrupt', 'state net differs from the genesis hash')
     const leaf0 = await db.get(leafKey(0))

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TROTH, troth } from './helpers.ts'
 
-const SHIPPED_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size']
+const SHIPPED_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc']
 /** /proc shows what a process was started with (Linux); elsewhere only the log line is checked. */
 const PROC = existsSync('/proc/self/cmdline')
 /** A Node older than 22.18 on the PATH's usual place: bin/troth then runs the project's Node as a
