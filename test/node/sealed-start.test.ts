@@ -167,6 +167,9 @@ describe('every forged part of an offer is refused, with its reason', () => {
     ['records out of key order', () => records((r) => [r[1]!, r[0]!, ...r.slice(2)]), 'bad-state', /strict key order/],
     ['a chain position among the records', () => records((r) => [...r.slice(0, -1), ['meta', 1]]), 'bad-state', /meta/],
     ['fewer records than offered', () => records((r) => r.slice(1)), 'bad-state', /were offered/],
+    // Found by test/fuzz/sealed-start.fuzz.test.ts: an offer's record count is only how many to
+    // fetch, so an offer naming 1 record passes verifyOffer; the state of that 1 record is refused.
+    ['an offer naming 1 record, and its 1 record', () => ({ ...records((r) => r.slice(0, 1)), offer: { ...s.offer, records: 1 } }), 'bad-state', /no policy record/],
     ['a wrong stateRoot in the epoch.seal leaf', () => withProof((p) => {
       const seal = decode(p.entry, { bytesMax: 1024 }) as Record<string, CborValue>
       return { ...p, entry: encode({ ...seal, stateRoot: new Uint8Array(32).fill(7) }) }
