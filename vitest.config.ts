@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config'
 // within its 10-second epochs); the others, whose outcomes do not hang on audits finishing in
 // time, run two files at a time.
 const ALONE = ['test/node/obligations.test.ts']
-const PAIRED = ['test/node/cluster.test.ts', 'test/node/governance.test.ts', 'test/node/keys.test.ts', 'test/node/audit.test.ts', 'test/node/status-page.test.ts', 'test/node/demo.test.ts', 'test/node/perturb.test.ts']
+const PAIRED = ['test/node/cluster.test.ts', 'test/node/governance.test.ts', 'test/node/keys.test.ts', 'test/node/audit.test.ts', 'test/node/status-page.test.ts', 'test/node/demo.test.ts', 'test/node/perturb.test.ts', 'test/node/sealed-start-cluster.test.ts']
 
 export default defineConfig({
   test: {

@@ -11,10 +11,11 @@
 //      in the same process: the share of verification in execution;
 //   3. the real path: a daemon serving the ledger and a fresh daemon catching up from it over
 //      libp2p on 127.0.0.1 (both in this process: the server's work counts against the client);
-//   4. a start from a sealed checkpoint: troth has no such path (a fresh node always replays from
-//      genesis and fetches sealed checkpoints afterwards, docs/consensus.md); printed instead is
-//      what such a start would cost at the least: reading the state at the tip and recomputing its
-//      root (which an epoch.seal leaf commits to).
+//   4. a start from a sealed checkpoint (troth start --sync checkpoint): a fresh daemon adopts
+//      the serving daemon's newest sealed checkpoint over libp2p (the audit proof of its
+//      epoch.seal leaf verified from genesis, the last block's certificate, the frontier, the state
+//      records and their root), then syncs blocks from there to the tip. The cached ledger ends at
+//      an epoch's last block, so its newest sealed checkpoint is its tip.
 //
 // The ledger is built once (bench/ledger-build.ts) and cached under --cache.
 // Usage: node bench/catchup.ts [--entries N] [--block-entries B] [--epoch-blocks E]
@@ -33,7 +34,7 @@ import { verifyRaw } from '../src/identity/ed25519.ts'
 import { domainMessage } from '../src/identity/sign.ts'
 import { TAG } from '../src/identity/tags.ts'
 import { genesisState } from '../src/ledger/genesis.ts'
-import { stateRecords, stateRoot, type LedgerState } from '../src/ledger/state.ts'
+import { stateRecords, type LedgerState } from '../src/ledger/state.ts'
 import { LedgerStore } from '../src/ledger/store.ts'
 import { Daemon } from '../src/node/daemon.ts'
 import { ensureDataDir, ledgerPath } from '../src/node/data-dir.ts'
@@ -114,6 +115,10 @@ interface Result {
   readonly commitS?: number
   readonly verifyS?: number
   readonly firstSyncedS?: number
+  /** Checkpoint start: from the daemon's start to the first offer, and from the offer to adopted. */
+  readonly offeredS?: number
+  readonly adoptS?: number
+  readonly baseHeight?: number
 }
 
 async function runPhase(name: string, genesis: Uint8Array, runs: readonly Run[]): Promise<Result> {
@@ -189,6 +194,39 @@ async function runPhase(name: string, genesis: Uint8Array, runs: readonly Run[])
       rmSync(dir, { recursive: true, force: true })
     }
   }
+  if (name === 'checkpoint') {
+    // The same server; the fresh daemon starts with sync 'checkpoint'.
+    const dir = mkdtempSync(join(tmpdir(), 'troth-bench-catchup-ckpt-'))
+    const daemons: Daemon[] = []
+    try {
+      cpSync(source, join(dir, 'a'), { recursive: true })
+      const common = { genesis, listen: ['/ip4/127.0.0.1/tcp/0'], idleMs: 200, deltaMs: 50, log: () => undefined, control: false }
+      const a = await Daemon.start({ ...common, data: join(dir, 'a'), seed: memberSeed(0), bootstrap: [] })
+      daemons.push(a)
+      ensureDataDir(join(dir, 'b'))
+      let offered = 0
+      let adopted = 0
+      const t0 = performance.now()
+      const b = await Daemon.start({
+        ...common, data: join(dir, 'b'), seed: memberSeed(1), bootstrap: [a.host.addrs()[0] as string], sync: 'checkpoint',
+        log: (line) => {
+          if (offered === 0 && line.includes('"sealed.offered"')) offered = performance.now()
+          if (line.includes('"sealed.adopted"')) adopted = performance.now()
+        },
+      })
+      daemons.push(b)
+      const target = a.store.state.meta.height
+      while (b.store.state.meta.height < target && performance.now() - t0 < 600_000) {
+        b.replica.startCatchUp() // a no-op while one runs
+        await sleep(20)
+      }
+      const s = (performance.now() - t0) / 1000
+      return { s, cpuS: cpuS(), verifyRate: rate, height: b.store.state.meta.height, offeredS: (offered - t0) / 1000, adoptS: (adopted - offered) / 1000, baseHeight: b.store.base?.height ?? -1 }
+    } finally {
+      for (const d of daemons) await d.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
   throw new Error(`unknown phase ${name}`)
 }
 
@@ -220,8 +258,15 @@ console.log(
 )
 const ceiling = (r: Result): string => `${((100 * entries) / r.s / r.verifyRate).toFixed(0)}% of ${r.verifyRate}/s`
 
+const median = (xs: readonly number[]): number => {
+  const a = [...xs].sort((x, y) => x - y)
+  return a.length === 0 ? NaN : a.length % 2 === 1 ? (a[(a.length - 1) / 2] as number) : ((a[a.length / 2 - 1] as number) + (a[a.length / 2] as number)) / 2
+}
+const replayS: number[] = []
+const netS: number[] = []
 for (let i = 0; i < 2; i++) {
   const r = child('replay')
+  replayS.push(r.s)
   const commitS = r.commitS ?? NaN
   console.log(
     `replay+commit #${i + 1} s=${r.s.toFixed(2)} entries_per_s=${(entries / r.s).toFixed(0)} blocks_per_s=${(blocks / r.s).toFixed(0)} ` +
@@ -240,6 +285,7 @@ for (let i = 0; i < 2; i++) {
 if (!args.includes('--skip-net')) {
   for (let i = 0; i < 2; i++) {
     const r = child('net')
+    netS.push(r.s)
     console.log(
       `network catch-up #${i + 1} height=${r.height}/${built.height} s=${r.s.toFixed(2)} entries_per_s=${(entries / r.s).toFixed(0)} ` +
         `from_first_synced_run_s=${(r.firstSyncedS ?? NaN).toFixed(2)} cpu_per_wall=${(r.cpuS / r.s).toFixed(2)} of_verify_ceiling=${ceiling(r)} load=${load()}`,
@@ -247,17 +293,25 @@ if (!args.includes('--skip-net')) {
   }
 }
 
-// A checkpoint start does not exist; its floor: the state at the tip, read and rooted.
+// A start from the sealed checkpoint of the cached ledger (its tip), three times.
 {
-  const t = performance.now()
   const store = await LedgerStore.open(ledgerPath(source))
-  const openMs = performance.now() - t
-  const t2 = performance.now()
-  stateRoot(store.state)
-  const rootMs = performance.now() - t2
-  const bytes = stateRecords(store.state, true).reduce((n, [k, val]) => n + k.length + encode(val).length, 0)
+  const bytes = stateRecords(store.state, false).reduce((n, [k, val]) => n + k.length + encode(val).length, 0)
   await store.close()
-  console.log(`checkpoint start: not implemented (a fresh node replays from genesis); its floor here: state_records_bytes=${bytes} open_ms=${openMs.toFixed(0)} state_root_ms=${rootMs.toFixed(1)}`)
+  const ckptS: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const r = child('checkpoint')
+    ckptS.push(r.s)
+    console.log(
+      `checkpoint start #${i + 1} base_height=${r.baseHeight} height=${r.height}/${built.height} s=${r.s.toFixed(3)} ` +
+        `to_first_offer_s=${(r.offeredS ?? NaN).toFixed(3)} offer_to_adopted_s=${(r.adoptS ?? NaN).toFixed(3)} state_records_bytes=${bytes} load=${load()}`,
+    )
+  }
+  const m = median(ckptS)
+  console.log(
+    `checkpoint start median_s=${m.toFixed(3)} vs replay+commit median_s=${median(replayS).toFixed(2)} (${(median(replayS) / m).toFixed(0)}x)` +
+      (netS.length > 0 ? ` vs network catch-up median_s=${median(netS).toFixed(2)} (${(median(netS) / m).toFixed(0)}x)` : '') + ` load=${load()}`,
+  )
 }
 console.log(`ed25519_native_verify_per_s=${verifyRate()} (after) load=${load()}`)
 process.exit(0)

@@ -18,7 +18,9 @@ import type { Block } from '../src/ledger/block.ts'
 import { certToCbor, makeCertificate, signVote, ValidatorSet } from '../src/ledger/consensus/messages.ts'
 import { encode } from '../src/ledger/encoding.ts'
 import { encodeSignedEntry, signEntry, type Body } from '../src/ledger/entry.ts'
-import { encodeGenesis } from '../src/ledger/genesis.ts'
+import { encodeGenesis, genesisState, ledgerOrigin } from '../src/ledger/genesis.ts'
+import { rootAt } from '../src/ledger/merkle.ts'
+import { cosign, formatCheckpoint, formatNote } from '../src/ledger/tlog.ts'
 import { sha256, toHex } from '../src/ledger/hash.ts'
 import { GENESIS_FOUNDERS_MAX } from '../src/ledger/limits.ts'
 import { makeRequest } from '../src/ledger/request.ts'
@@ -209,10 +211,33 @@ export async function buildLedger(dataDir: string, o: BuildOptions, progress: (l
       }
     }
     await flushAt(state)
+    // Live nodes cosign each epoch's checkpoint; a sealed start needs the notes (and the cached
+    // ledgers of earlier builds lack them): every founder cosigns what is not sealed yet.
+    if (o.certs) await sealCheckpoints(store, genesis)
     return { genesis, seconds: fromHeight === state.meta.height ? 0 : (performance.now() - t0) / 1000, fromHeight, height: state.meta.height, logSize: state.meta.logSize }
   } finally {
     await store.close()
   }
+}
+
+/** Cosign the checkpoint of every closed epoch that has no sealed note yet, with all its validators
+ * (founders, whose seeds we have), as live nodes do at each epoch's close (DESIGN.md §3.2). */
+export async function sealCheckpoints(store: LedgerStore, genesis: Uint8Array): Promise<number> {
+  const g = genesisState(genesis)
+  const origin = ledgerOrigin(g.meta.name, g.meta.net)
+  let sealed = 0
+  for (let e = 0; e < store.state.epoch.number; e++) {
+    if ((await store.checkpoint(e)) !== undefined) continue
+    const index = await store.sealIndex(e)
+    assert(index !== undefined, `no epoch.seal index for closed epoch ${e}`)
+    const size = index + 1
+    const body = formatCheckpoint({ origin, size, root: await rootAt(size, store.nodes) })
+    const time = Math.floor(BUILD_GENESIS_TIME / 1000) + size
+    const sigs = (await store.validatorsOf(e)).map((v) => cosign(memberSeed(founderIndex(v.id)), v.id, time, body))
+    await store.putCheckpoint(e, formatNote(body, sigs))
+    sealed++
+  }
+  return sealed
 }
 
 /** A finalization certificate for the last block of `run`, signed by just over 2/3 of the weight

@@ -1,10 +1,17 @@
 // Memory of a node with a big ledger (issue 8: 1M entries and 10k members under 150 MB RSS).
-// Builds the ledger once (bench/ledger-build.ts, cached), then measures, each in a fresh process
-// started with --expose-gc, the resident set size after a full GC:
-//   baseline  the process with troth's modules loaded and nothing opened;
+// Builds the ledger once (bench/ledger-build.ts, cached), then measures:
+//   daemon    the node as shipped: `bin/troth start` (as `npx troth start`, the systemd unit and the
+//             tests run it: it re-executes itself with the daemon's Node flags and environment,
+//             docs/operations.md "Memory") on a copy of the data dir, with an empty compile cache
+//             (as under systemd's PrivateTmp), left alone for --run-seconds, so no block is
+//             finalized; its RSS read from /proc/<pid>/status every 250 ms, as the OS counts it
+//             (no forced GC); the flags and environment it ran with read from /proc/<pid>;
+//   ladder    the same with each setting of the shipped runtime added in turn, from plain Node;
+// and, each in a fresh process started with --expose-gc and the daemon's flags and environment,
+// RSS after a full GC:
+//   baseline  the process with troth's modules loaded and nothing opened (these phases strip the
+//             types of the sources themselves: no compile cache);
 //   open      LedgerStore.open, as the daemon opens it: the whole state is read into memory;
-//   daemon    Daemon.start on a copy of the data dir (libp2p host, replica, consensus engine,
-//             obligations), then left running for --run-seconds, alone, so no block is finalized.
 // and what the state is made of: live heap per member, per snapshot, per policy vote.
 //
 // 10,000 members cannot be founders (GENESIS_FOUNDERS_MAX = 1,024): 1,024 founders induct the
@@ -13,18 +20,19 @@
 //
 // Usage: node bench/memory.ts [--entries 1000000] [--members 10000] [--founders 1024]
 //          [--seals 1000] [--votes 10000] [--block-entries 1000] [--epoch-blocks 100]
-//          [--inductions-per-epoch 1000] [--run-seconds 10] [--cache DIR] [--build-only]
+//          [--inductions-per-epoch 1000] [--run-seconds 20] [--rounds 2] [--cache DIR]
+//          [--build-only] [--shipped-only]
 
-import { execFileSync } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encode } from '../src/ledger/encoding.ts'
 import { stateRecords } from '../src/ledger/state.ts'
 import { LedgerStore } from '../src/ledger/store.ts'
-import { Daemon } from '../src/node/daemon.ts'
-import { ledgerPath } from '../src/node/data-dir.ts'
+import { createKeystore } from '../src/identity/keystore.ts'
+import { keyPath, ledgerPath } from '../src/node/data-dir.ts'
 import { buildLedger, memberSeed, type BuildOptions } from './ledger-build.ts'
 import { arg, collect, load, MB, sleep } from './support.ts'
 
@@ -42,7 +50,9 @@ const options: BuildOptions = {
   inductionsPerEpoch: num('inductions-per-epoch', 1000),
   certs: false,
 }
-const RUN_SECONDS = num('run-seconds', 10)
+const RUN_SECONDS = num('run-seconds', 20)
+const ROUNDS = num('rounds', 2)
+const TROTH = join(import.meta.dirname, '..', 'bin', 'troth')
 const GOAL_MB = 150
 const CACHE = arg(args, 'cache', join(tmpdir(), 'troth-bench-cache'))
 const o = options
@@ -63,9 +73,9 @@ interface Sample {
   readonly extra?: Record<string, number | string>
 }
 
-function statusMb(field: string): number {
+function statusMb(field: string, pid: number | 'self' = 'self'): number {
   try {
-    const m = readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))
     return m === null ? NaN : Number(m[1]) / 1024
   } catch {
     return NaN
@@ -94,7 +104,10 @@ async function genesisOf(data: string): Promise<Uint8Array> {
 
 async function runPhase(name: string): Promise<Sample> {
   if (!collect()) throw new Error('run the phases with --expose-gc')
-  if (name === 'baseline') return sample()
+  if (name === 'baseline') {
+    await import('../src/cli/main.ts') // everything `troth start` loads
+    return sample()
+  }
   if (name === 'open') {
     const before = sample()
     const t0 = performance.now()
@@ -144,28 +157,6 @@ async function runPhase(name: string): Promise<Sample> {
       },
     }
   }
-  if (name === 'daemon') {
-    const dir = mkdtempSync(join(tmpdir(), 'troth-bench-memory-'))
-    try {
-      cpSync(source, join(dir, 'n0'), { recursive: true })
-      const genesis = await genesisOf(join(dir, 'n0'))
-      const before = sample()
-      const t0 = performance.now()
-      const d = await Daemon.start({ data: join(dir, 'n0'), seed: memberSeed(0), genesis, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], idleMs: 1000, deltaMs: 250, log: () => undefined, control: false })
-      const startMs = performance.now() - t0
-      let peakMb = 0
-      const end = performance.now() + RUN_SECONDS * 1000
-      while (performance.now() < end) {
-        peakMb = Math.max(peakMb, process.memoryUsage().rss / MB)
-        await sleep(100)
-      }
-      const running = sample({ startMs: Math.round(startMs), peakRssUncollectedMb: peakMb, rssBeforeMb: before.rssMb, height: d.store.state.meta.height })
-      await d.stop()
-      return running
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
   throw new Error(`unknown phase ${name}`)
 }
 
@@ -175,10 +166,88 @@ if (phase !== '') {
   process.exit(0)
 }
 
-function child(name: string, flags: readonly string[] = []): Sample {
-  const out = execFileSync(process.execPath, ['--expose-gc', ...flags, process.argv[1] as string, ...args, '--phase', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+/** The daemon's flags and environment as shipped (bin/troth), for the in-process phases. */
+const SHIPPED_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size']
+const SHIPPED_ENV = { MALLOC_ARENA_MAX: '2' }
+
+function child(name: string): Sample {
+  const out = execFileSync(process.execPath, ['--expose-gc', ...SHIPPED_FLAGS, process.argv[1] as string, ...args, '--phase', name], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...SHIPPED_ENV },
+  })
   return JSON.parse(out.trim().split('\n').at(-1) as string) as Sample
 }
+
+interface Shipped {
+  /** RSS at the end of the run, its split, and the highest RSS the process had (VmHWM, start-up
+   * included: reading the state into memory). */
+  readonly rssMb: number
+  readonly rssAnonMb: number
+  readonly rssFileMb: number
+  readonly hwmMb: number
+  /** RSS each second of the run, from `started` on. */
+  readonly series: readonly number[]
+  readonly startMs: number
+  /** What the daemon ran with, from /proc/<pid>: its Node flags, and the environment it was given
+   * that tunes the runtime. */
+  readonly flags: string
+  readonly env: string
+  readonly exit: string
+}
+
+/** `troth start` as a user runs it (the tests spawn it the same way), on a fresh copy of the data
+ * dir, with `env` over this process's environment (undefined removes a variable). */
+async function runShipped(env: Record<string, string | undefined>): Promise<Shipped> {
+  const dir = mkdtempSync(join(tmpdir(), 'troth-bench-memory-'))
+  try {
+    const data = join(dir, 'n0')
+    cpSync(source, data, { recursive: true })
+    const genesis = join(dir, 'genesis')
+    writeFileSync(genesis, await genesisOf(data))
+    createKeystore(keyPath(data), { seed: memberSeed(0), name: 'n0', plain: true })
+    const merged = { ...process.env, NODE_COMPILE_CACHE: join(dir, 'compile-cache'), ...env }
+    const childEnv = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as Record<string, string>
+    const p = spawn(process.execPath, [TROTH, 'start', '--data', data, '--genesis', genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--status', '127.0.0.1:0', '--idle-ms', '1000', '--delta-ms', '250', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv })
+    const pid = p.pid as number
+    let out = ''
+    let exit = ''
+    p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-65536)))
+    const exited = new Promise<void>((resolve) => p.once('exit', (code, sig) => ((exit = sig ?? String(code)), resolve())))
+    const t0 = performance.now()
+    while (!out.includes('"event":"started"')) {
+      if (exit !== '') throw new Error(`troth start exited with ${exit}: ${out.slice(-500)}`)
+      if (performance.now() - t0 > 120_000) throw new Error('troth start did not start in 120 s')
+      await sleep(50)
+    }
+    const startMs = performance.now() - t0
+    const series: number[] = []
+    for (const end = performance.now() + RUN_SECONDS * 1000; performance.now() < end; ) {
+      await sleep(1000)
+      series.push(statusMb('VmRSS', pid))
+    }
+    const proc = (file: string): string[] => readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0').filter((x) => x !== '')
+    const cmd = proc('cmdline')
+    const flags = cmd.slice(1, cmd.indexOf(TROTH) >= 0 ? cmd.indexOf(TROTH) : cmd.findIndex((a) => a.endsWith('troth'))).join(' ')
+    const tuning = proc('environ').filter((e) => /^(MALLOC_|GLIBC_TUNABLES|UV_THREADPOOL_SIZE|NODE_OPTIONS|NODE_DISABLE_COMPILE_CACHE|TROTH_NODE_FLAGS)/.test(e)).join(' ')
+    const r = { rssMb: statusMb('VmRSS', pid), rssAnonMb: statusMb('RssAnon', pid), rssFileMb: statusMb('RssFile', pid), hwmMb: statusMb('VmHWM', pid), series, startMs: Math.round(startMs), flags, env: tuning }
+    p.kill('SIGTERM')
+    await exited
+    return { ...r, exit }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** From plain Node to the node as shipped, one setting at a time (each row keeps the ones above). */
+const LADDER: ReadonlyArray<readonly [string, Record<string, string | undefined>]> = [
+  ['plain node (no re-execution, no compile cache)', { TROTH_NODE_FLAGS: 'off', NODE_DISABLE_COMPILE_CACHE: '1', MALLOC_ARENA_MAX: undefined }],
+  ['+ --max-semi-space-size=1', { TROTH_NODE_FLAGS: 'off', NODE_DISABLE_COMPILE_CACHE: '1', MALLOC_ARENA_MAX: undefined, NODE_OPTIONS: '--max-semi-space-size=1' }],
+  ['+ MALLOC_ARENA_MAX=2', { TROTH_NODE_FLAGS: 'off', NODE_DISABLE_COMPILE_CACHE: '1', MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=1' }],
+  ['+ compile cache (re-executed)', { TROTH_NODE_FLAGS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: undefined }],
+  ['+ --optimize-for-size: as shipped', { MALLOC_ARENA_MAX: undefined }],
+  ['as shipped but --max-semi-space-size', { TROTH_NODE_FLAGS: '--optimize-for-size', MALLOC_ARENA_MAX: undefined }],
+]
 
 const mb = (x: number): string => x.toFixed(1)
 console.log(`node=${process.version} goal_rss_mb=${GOAL_MB} load=${load()}`)
@@ -194,27 +263,25 @@ console.log(`store_on_disk_mb=${du}`)
 const split = (x: Sample): string =>
   `rss_mb=${mb(x.rssMb)} (anon ${mb(x.rssAnonMb)}, files ${mb(x.rssFileMb)}) heap_used_mb=${mb(x.heapUsedMb)} ` +
   `heap_committed_mb: new=${mb(x.spaces.new ?? NaN)} old=${mb(x.spaces.old ?? NaN)} code=${mb(x.spaces.code ?? NaN)} large=${mb(x.spaces.large_object ?? NaN)} external_mb=${mb(x.externalMb)}`
-// A smaller young generation: a V8 flag for the node's command line (NODE_OPTIONS), not code.
-const SEMI = '--max-semi-space-size=1'
-for (let i = 0; i < 2; i++) {
+const shipped = (x: Shipped): string =>
+  `rss_mb=${mb(x.rssMb)} (anon ${mb(x.rssAnonMb)}, files ${mb(x.rssFileMb)}) hwm_mb=${mb(x.hwmMb)} start_ms=${x.startMs} ran_s=${RUN_SECONDS} ` +
+  `rss_each_s=[${x.series.map((v) => v.toFixed(0)).join(',')}] ${x.rssMb <= GOAL_MB ? 'under' : 'OVER'} the ${GOAL_MB} MB goal; ran with flags=[${x.flags}] env=[${x.env}] exit=${x.exit}`
+const shippedOnly = args.includes('--shipped-only')
+for (let i = 0; i < ROUNDS; i++) {
+  const d = await runShipped({})
+  console.log(`#${i + 1} daemon as shipped (bin/troth start) ${shipped(d)} load=${load()}`)
+  if (shippedOnly) continue
+  for (const [what, env] of LADDER) console.log(`#${i + 1} ladder ${what}: ${shipped(await runShipped(env))} load=${load()}`)
   const base = child('baseline')
   const open = child('open')
-  const dmn = child('daemon')
-  const small = child('daemon', [SEMI])
   const e = open.extra as Record<string, number>
-  const dx = dmn.extra as Record<string, number>
   const each = (mbs: number, n: number): string => (n > 0 ? ((mbs * MB) / n).toFixed(0) : '0')
-  console.log(`#${i + 1} baseline (modules loaded) ${split(base)} load=${load()}`)
+  console.log(`#${i + 1} baseline (modules loaded; flags ${SHIPPED_FLAGS.join(' ')}) ${split(base)} load=${load()}`)
   console.log(`#${i + 1} open ${split(open)} open_ms=${e.openMs} members=${e.members} snapshots=${e.snapshots} policy_votes=${e.policyVotes} height=${e.height} log_size=${e.logSize} load=${load()}`)
   console.log(
     `#${i + 1} state live heap: members=${mb(e.membersHeapMb as number)} MB (${each(e.membersHeapMb as number, e.members as number)} B each; stored ${each((e.memberRecordBytes as number) / MB, e.members as number)} B) ` +
       `snapshots=${mb(e.snapshotsHeapMb as number)} MB (${each(e.snapshotsHeapMb as number, e.snapshots as number)} B each) ` +
       `policy_votes=${mb(e.policyVotesHeapMb as number)} MB (${each(e.policyVotesHeapMb as number, e.policyVotes as number)} B each)`,
   )
-  console.log(
-    `#${i + 1} daemon ${split(dmn)} peak_rss_mb=${mb(dx.peakRssUncollectedMb as number)} start_ms=${dx.startMs} ran_s=${RUN_SECONDS} ` +
-      `${dmn.rssMb <= GOAL_MB ? 'under' : 'OVER'} the ${GOAL_MB} MB goal load=${load()}`,
-  )
-  console.log(`#${i + 1} daemon ${SEMI} ${split(small)} peak_rss_mb=${mb((small.extra as Record<string, number>).peakRssUncollectedMb as number)} ${small.rssMb <= GOAL_MB ? 'under' : 'OVER'} the ${GOAL_MB} MB goal load=${load()}`)
 }
 process.exit(0)

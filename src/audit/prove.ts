@@ -12,7 +12,8 @@ import { bytesEqual, toHex } from '../ledger/hash.ts'
 import { consistencyProof, inclusionProof, leafHash, verifyInclusion, type NodeReader } from '../ledger/merkle.ts'
 import { validatorsHash, type LedgerState, type Validator } from '../ledger/state.ts'
 import { formatConsistencyBody, parseCheckpoint, parseNote, type Checkpoint } from '../ledger/tlog.ts'
-import { formatAuditProof, type ChainStep, type LeafProof } from './bundle.ts'
+import type { StoreBase } from '../ledger/store.ts'
+import { formatAuditProof, parseAuditProof, type ChainStep, type LeafProof } from './bundle.ts'
 
 /** What the prover reads; LedgerStore provides it. */
 export interface AuditSource {
@@ -25,6 +26,13 @@ export interface AuditSource {
   sealIndex(epoch: number): Promise<number | undefined>
   validatorsOf(epoch: number): Promise<Validator[]>
   membershipChanges(upTo: number): Promise<number[]>
+  /** Set when the store started from a sealed checkpoint and holds no history below it. */
+  readonly base: StoreBase | null
+}
+
+/** The sentence for anything below a base: what the node lacks, and where to go instead. */
+function belowBase(base: StoreBase, what: string): TrothError {
+  return new TrothError('input.not-found', `${what}: this node started from the sealed checkpoint of epoch ${base.epoch} (block ${base.height}, log size ${base.logSize}) and holds no history below it; ask a node that replayed from genesis (troth start --sync replay)`)
 }
 
 export type ProveTarget = { readonly index: number } | { readonly root: Uint8Array }
@@ -60,6 +68,7 @@ async function leafProof(src: AuditSource, index: number, cp: Checkpoint): Promi
 async function snapshotIndex(src: AuditSource, root: Uint8Array): Promise<number> {
   const snap = src.state.snapshots.get(toHex(root))
   if (snap === undefined) throw new TrothError('input.not-found', `no sealed snapshot ${toHex(root)} in this node's ledger (see troth snapshots)`)
+  if (src.base !== null && snap.sealedHeight <= src.base.height) throw belowBase(src.base, `snapshot ${toHex(root)} was sealed in block ${snap.sealedHeight}`)
   const block = await src.block(snap.sealedHeight)
   const before = snap.sealedHeight === 1 ? undefined : await src.block(snap.sealedHeight - 1)
   if (block === undefined || (snap.sealedHeight > 1 && before === undefined)) throw new TrothError('store.corrupt', `block ${snap.sealedHeight}, which sealed ${toHex(root)}, is missing`)
@@ -74,9 +83,10 @@ async function snapshotIndex(src: AuditSource, root: Uint8Array): Promise<number
 /** The first closed epoch whose epoch.seal leaf is at or after `index`: its checkpoint is the first
  * to cover the entry. Binary search over the monotonic seal indexes. */
 async function firstCoveringEpoch(src: AuditSource, index: number): Promise<number | undefined> {
-  let lo = 0
+  // Below a base only the base's own epoch.seal index is held; entries past it are covered later.
+  let lo = src.base === null ? 0 : src.base.epoch + 1
   let hi = src.state.epoch.number - 1 // the last closed epoch
-  if (hi < 0) return undefined
+  if (hi < lo) return undefined
   const at = async (e: number): Promise<number> => {
     const i = await src.sealIndex(e)
     if (i === undefined) throw new TrothError('store.corrupt', `the store has no epoch.seal index for closed epoch ${e}`)
@@ -110,6 +120,12 @@ export async function proveEntry(src: AuditSource, target: ProveTarget): Promise
   const size = src.state.meta.logSize
   const index = 'root' in target ? await snapshotIndex(src, target.root) : target.index
   if (!Number.isSafeInteger(index) || index < 0 || index >= size) throw new TrothError('input.invalid', `entry ${index} is not in the log (it has ${size} entries, 0 to ${size - 1})`)
+  const base = src.base
+  if (base !== null && index < base.logSize) {
+    // The base's own epoch.seal leaf: its proof is the one verified at adoption.
+    if (index === base.logSize - 1) return { text: base.proof, index, epoch: base.epoch, size: base.logSize, steps: parseAuditProof(base.proof).chain.length }
+    throw belowBase(base, `entry ${index} is below the base`)
+  }
   const found = await firstCoveringEpoch(src, index)
   if (found === undefined) throw new TrothError('input.not-found', `entry ${index} is not covered by a sealed checkpoint yet: wait until epoch ${src.state.epoch.number} ends and its checkpoint is sealed`)
   // The first covering epoch whose sealed checkpoint this node holds (it may lack one it never got).
@@ -123,10 +139,11 @@ export async function proveEntry(src: AuditSource, target: ProveTarget): Promise
   const cp = checkpointOf(note)
   // One step per change of the member set before `epoch`: the checkpoint of the epoch whose close
   // changed it (cosigned by the old set, naming the new one), then the proof's own checkpoint.
-  const chain: ChainStep[] = []
-  let prevSize = 0
+  const chain: ChainStep[] = base === null ? [] : baseSteps(base)
+  let prevSize = base === null ? 0 : base.logSize
   for (const changed of await src.membershipChanges(epoch)) {
     const e = changed - 1
+    if (base !== null && e <= base.epoch) continue // in the base's chain already
     const n = await src.checkpoint(e)
     if (n === undefined) throw new TrothError('input.not-found', `this node does not hold the sealed checkpoint of epoch ${e}, at whose close the members changed; an audit proof needs it (try another node)`)
     const c = checkpointOf(n)
@@ -146,6 +163,14 @@ export async function proveEntry(src: AuditSource, target: ProveTarget): Promise
   return { text, index, epoch, size: cp.size, steps: chain.length }
 }
 
+/** The member chain of a store's base, as steps a later proof starts with: the base proof's chain,
+ * its last step given its checkpoint (it is no longer the proof's own). Each step is
+ * self-contained (its proofs are in its own checkpoint), so no history below the base is needed. */
+function baseSteps(base: StoreBase): ChainStep[] {
+  const p = parseAuditProof(base.proof)
+  return p.chain.map((s, i) => (i === p.chain.length - 1 ? { ...s, checkpoint: p.checkpoint } : s))
+}
+
 export interface ConsistencyProven {
   readonly text: string
   readonly oldSize: number
@@ -163,6 +188,8 @@ export async function proveConsistency(src: AuditSource, oldSize: number): Promi
   if (!Number.isSafeInteger(oldSize) || oldSize < 0 || oldSize > cp.size) {
     throw new TrothError('input.invalid', `old size ${oldSize} is larger than the newest sealed checkpoint (epoch ${epoch}, size ${cp.size})`)
   }
+  // From the base's size on, the frontier stored at adoption is enough; below it, nodes are missing.
+  if (src.base !== null && oldSize > 0 && oldSize < src.base.logSize) throw belowBase(src.base, `a consistency proof from size ${oldSize}`)
   const proof = oldSize === 0 || oldSize === cp.size ? [] : await consistencyProof(oldSize, cp.size, src.nodes)
   return { text: formatConsistencyBody({ oldSize, proof, checkpoint: note }), oldSize, size: cp.size, epoch }
 }

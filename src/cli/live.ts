@@ -17,7 +17,6 @@ import { CONTROL_FILE, type ControlInfo } from '../node/control.ts'
 import { Daemon } from '../node/daemon.ts'
 import { CONFIG_BYTES_MAX, envOverrides, exampleConfig, parseConfigText, resolveConfig, type Config } from '../node/config.ts'
 import { pino, type Logger } from 'pino'
-import pinoPretty from 'pino-pretty'
 import { readFileCapped, writeNewFile, type Io } from './io.ts'
 import { passphraseFor, readGenesisFile, unlockKey } from './offline.ts'
 import { createKeystore, loadKeystore, readKeystorePublic } from '../identity/keystore.ts'
@@ -25,6 +24,7 @@ import { generateSeed } from '../identity/ed25519.ts'
 import { signKeyProof } from '../ledger/entry.ts'
 import { keyPath } from '../node/data-dir.ts'
 import { syncDir } from '../fsync.ts'
+import { collectGarbage } from '../gc.ts'
 
 function usage(message: string): TrothError {
   return new TrothError('input.invalid', `usage: ${message}`)
@@ -52,6 +52,7 @@ export interface StartFlags {
   bootstrap: string[]
   idleMs?: string | undefined
   deltaMs?: string | undefined
+  sync?: string | undefined
   status?: string | undefined
   logLevel?: string | undefined
   logFormat?: string | undefined
@@ -66,14 +67,17 @@ export function startConfig(io: Io, o: StartFlags): Config {
   if (o.bootstrap.length > 0) flags.bootstrap = o.bootstrap
   if (o.idleMs !== undefined) flags.idle_ms = parseMs(o.idleMs, '--idle-ms', 0)
   if (o.deltaMs !== undefined) flags.delta_ms = parseMs(o.deltaMs, '--delta-ms', 0)
+  if (o.sync !== undefined) flags.sync = o.sync
   if (o.status !== undefined) flags.status = { listen: o.status }
   if (o.logLevel !== undefined || o.logFormat !== undefined) flags.log = { ...(o.logLevel !== undefined ? { level: o.logLevel } : {}), ...(o.logFormat !== undefined ? { format: o.logFormat } : {}) }
   const file = o.config === undefined ? undefined : parseConfigText(new TextDecoder().decode(readFileCapped(o.config, CONFIG_BYTES_MAX, 'config')), o.config)
   return resolveConfig({ ...(file !== undefined ? { file } : {}), env: envOverrides(io.env), flags }, o.config ?? 'the configuration')
 }
 
-/** pino, as JSON lines on stdout or pretty for a terminal. Never given a secret to log. */
-function makeLogger(c: Config): Logger {
+/** pino, as JSON lines on stdout or pretty for a terminal. Never given a secret to log. The pretty
+ * printer (and the dozen packages under it) is loaded only when used: a node logging JSON keeps
+ * its memory (docs/performance.md, "Memory"). */
+async function makeLogger(c: Config): Promise<Logger> {
   const pretty = c.log.format === 'pretty' || (c.log.format === 'auto' && process.stdout.isTTY === true)
   const options = {
     level: c.log.level,
@@ -83,9 +87,9 @@ function makeLogger(c: Config): Logger {
     // Belt and braces: no field by these names ever reaches a log line.
     redact: { paths: ['seed', 'token', 'passphrase', '*.seed', '*.token', '*.passphrase'], remove: true },
   }
-  return pretty
-    ? pino(options, pinoPretty({ colorize: process.stdout.isTTY === true, sync: true, singleLine: true, messageFormat: '{event}', ignore: 'pid,hostname,event' }))
-    : pino(options, pino.destination({ dest: 1, sync: true }))
+  if (!pretty) return pino(options, pino.destination({ dest: 1, sync: true }))
+  const { default: pinoPretty } = await import('pino-pretty')
+  return pino(options, pinoPretty({ colorize: process.stdout.isTTY === true, sync: true, singleLine: true, messageFormat: '{event}', ignore: 'pid,hostname,event' }))
 }
 
 export async function cmdStart(io: Io, o: StartFlags): Promise<void> {
@@ -94,7 +98,10 @@ export async function cmdStart(io: Io, o: StartFlags): Promise<void> {
   // Kept for a key rotation: key.next is sealed with the same passphrase as key.
   const pass = await passphraseFor(io, c.data)
   let seed = loadKeystore(keyPath(c.data), { passphrase: pass }).seed
-  const logger = makeLogger(c)
+  const logger = await makeLogger(c)
+  // What the runtime runs with (bin/troth re-executes `troth start` with the daemon's Node flags
+  // and environment, docs/operations.md#memory): one line, for the operator and the tests.
+  logger.info({ event: 'runtime', node: process.version, pid: process.pid, flags: process.execArgv, malloc_arena_max: process.env.MALLOC_ARENA_MAX ?? null })
   const stopped = new Promise<'stop'>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop)
@@ -109,9 +116,10 @@ export async function cmdStart(io: Io, o: StartFlags): Promise<void> {
   // in the ledger restarts the daemon in this process (DESIGN.md §6, docs/governance.md).
   for (;;) {
     const daemon = await Daemon.start({
-      data: c.data, seed, genesis, listen: c.listen, bootstrap: c.bootstrap, idleMs: c.idle_ms, deltaMs: c.delta_ms, status: c.status.listen, nat: c.nat,
+      data: c.data, seed, genesis, listen: c.listen, bootstrap: c.bootstrap, idleMs: c.idle_ms, deltaMs: c.delta_ms, sync: c.sync, status: c.status.listen, nat: c.nat,
       nextKey: () => nextKeyOf(c.data), logger, log: (line) => io.out(`${line}\n`),
     })
+    collectGarbage() // what starting left behind (src/gc.ts)
     const why = await Promise.race([stopped, daemon.keyChange])
     await daemon.stop()
     if (why === 'stop') {

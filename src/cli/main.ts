@@ -134,6 +134,7 @@ export function buildProgram(io: Io): Command {
     .option('--bootstrap <multiaddr>', 'a peer to connect to, ending in /p2p/<peer id> (repeat)', collect, [])
     .option('--idle-ms <ms>', 'a leader with nothing to propose waits this long (default 1000)')
     .option('--delta-ms <ms>', 'the network delay bound the timers assume (default 250)')
+    .option('--sync <mode>', 'how a new node catches up: replay (default: every block from genesis, full history) or checkpoint (adopt a peer\'s newest sealed checkpoint, then sync on; no history below it)')
     .option('--status <host:port>', 'status page and /metrics (default 127.0.0.1:7780; "" turns them off)')
     .option('--log-level <level>', 'trace, debug, info (default), warn or error')
     .option('--log-format <format>', 'json, pretty or auto (default: pretty on a terminal, else json)')

@@ -373,6 +373,12 @@ function metaFromCbor(v: CborValue): ChainMeta & { epochSeed: Uint8Array } {
   }
 }
 
+/** The meta record of a chain position (stored, never hashed): to rebuild a state from records
+ * that came without one (a sealed start, src/node/sealed-start.ts). */
+export function metaRecord(meta: ChainMeta, epochSeed: Uint8Array): CborValue {
+  return metaToCbor(meta, epochSeed)
+}
+
 /** The record stored under `key`, or undefined when the state has none there. */
 export function recordAt(state: LedgerState, key: string): CborValue | undefined {
   if (key === META_KEY) return metaToCbor(state.meta, state.epoch.seed)

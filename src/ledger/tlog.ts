@@ -10,8 +10,14 @@ import { HASH_BYTES, bytesEqual, sha256, toHex, fromHex } from './hash.ts'
 import { EMPTY_ROOT } from './merkle.ts'
 
 export const NOTE_BYTES_MAX = 1024 * 1024
-/** signed-note: verifiers must accept at least 16 signatures and should cap the count. */
-export const NOTE_SIGNATURES_MAX = 100
+/**
+ * signed-note: verifiers must accept at least 16 signatures and should cap the count. A sealed
+ * checkpoint carries the cosignatures of more than 2/3 of the epoch's weight, so the cap bounds
+ * the validator set that can seal: 1,024 cosignatures (about 170 KB of note) seal for up to
+ * 1,536 equal-weight validators (docs/consensus.md, "Checkpoints"). The old cap, 100, stopped
+ * sealing above 150 validators.
+ */
+export const NOTE_SIGNATURES_MAX = 1024
 /** tlog-witness: at most 63 consistency-proof lines; the same cap holds for tlog-proof. */
 export const PROOF_HASHES_MAX = 63
 export const KEY_ID_BYTES = 4

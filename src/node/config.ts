@@ -6,7 +6,7 @@
 import { parse as parseToml, TomlError } from 'smol-toml'
 import { z } from 'zod'
 import { TrothError } from '../errors.ts'
-import { DELTA_MS_DEFAULT, IDLE_MS_DEFAULT } from './daemon.ts'
+import { DELTA_MS_DEFAULT, IDLE_MS_DEFAULT, SYNC_MODES } from './daemon.ts'
 
 export const CONFIG_BYTES_MAX = 64 * 1024
 export const STATUS_LISTEN_DEFAULT = '127.0.0.1:7780'
@@ -26,6 +26,7 @@ export const ConfigSchema = z
     bootstrap: z.array(multiaddr.regex(/\/p2p\/[A-Za-z0-9]+$/, 'must end in /p2p/<peer id>')).max(64),
     idle_ms: z.number().int().min(10).max(600_000),
     delta_ms: z.number().int().min(5).max(60_000),
+    sync: z.enum(SYNC_MODES),
     status: z.strictObject({ listen: hostPort }),
     log: z.strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
@@ -43,6 +44,7 @@ export const DEFAULTS = {
   bootstrap: [] as string[],
   idle_ms: IDLE_MS_DEFAULT,
   delta_ms: DELTA_MS_DEFAULT,
+  sync: 'replay',
   status: { listen: STATUS_LISTEN_DEFAULT },
   log: { level: 'info', format: 'auto' },
   nat: { autonat: false, upnp: false, relay: false },
@@ -56,6 +58,7 @@ export const ENV_KEYS: ReadonlyArray<readonly [string, string, 'string' | 'list'
   ['TROTH_BOOTSTRAP', 'bootstrap', 'list'],
   ['TROTH_IDLE_MS', 'idle_ms', 'int'],
   ['TROTH_DELTA_MS', 'delta_ms', 'int'],
+  ['TROTH_SYNC', 'sync', 'string'],
   ['TROTH_STATUS_LISTEN', 'status.listen', 'string'],
   ['TROTH_LOG_LEVEL', 'log.level', 'string'],
   ['TROTH_LOG_FORMAT', 'log.format', 'string'],
@@ -171,6 +174,11 @@ bootstrap = []
 idle_ms = ${IDLE_MS_DEFAULT}
 # The network delay bound the consensus timers assume (ms). 5 .. 60000
 delta_ms = ${DELTA_MS_DEFAULT}
+# How a new node (a ledger still at genesis) catches up: "replay" replays every block from
+# genesis and keeps the full history; "checkpoint" adopts a peer's newest sealed checkpoint,
+# verified from the genesis alone, and syncs on from there, holding no history below it (it
+# cannot prove old entries). With no peer offering one, it replays. replay | checkpoint
+sync = "replay"
 
 [status]
 # The status page and Prometheus metrics (/metrics), HOST:PORT; "" turns them off.

@@ -43,6 +43,8 @@ export function statusOf(d: Daemon): Record<string, unknown> {
     height: s.meta.height,
     logSize: s.meta.logSize,
     logRoot: toHex(CompactRange.from(s.meta.logSize, s.meta.logFrontier).root()),
+    // Set when the node started from a sealed checkpoint: it holds no history below this.
+    base: d.store.base === null ? null : { epoch: d.store.base.epoch, height: d.store.base.height, logSize: d.store.base.logSize },
     validators: s.epoch.validators.length,
     totalWeight: s.epoch.totalWeight,
     peers: d.host.peers().sort(),

@@ -23,6 +23,7 @@ import type { NatOptions } from '../p2p/host.ts'
 import { ledgerIdentity } from './identity.ts'
 import { ledgerPath } from './data-dir.ts'
 import { Replica, decodeSyncRequest, encodeSyncRequest, type SyncRequest } from './replica.ts'
+import { fetchSealedStart, serveSealed, serveState } from './sealed-start.ts'
 import { FileWal } from './wal.ts'
 import { ChunkStore } from './chunks.ts'
 import { Obligations } from './obligations.ts'
@@ -51,7 +52,14 @@ export interface DaemonOptions {
   /** The public key of DIR/key.next, a rotation's new key waiting to take effect (or null);
    * read when the key is checked, since `troth key rotate` writes it while the node runs. */
   readonly nextKey?: () => Uint8Array | null
+  /** How a store at genesis catches up (docs/consensus.md "Starting from a sealed checkpoint"):
+   * 'replay' (default) every block from genesis, keeping all history; 'checkpoint' adopts a
+   * peer's newest sealed checkpoint first, falling back to replay when no peer has one. */
+  readonly sync?: SyncMode
 }
+
+export const SYNC_MODES = ['replay', 'checkpoint'] as const
+export type SyncMode = (typeof SYNC_MODES)[number]
 
 /**
  * Why a running daemon must stop and be started again (see Daemon.keyChange):
@@ -66,6 +74,7 @@ export type KeyChange = 'switch' | 'replaced' | 'identity'
 const EVENT_LEVELS: Readonly<Record<string, 'debug' | 'warn' | 'error'>> = {
   'finalized': 'debug',
   'synced': 'debug',
+  'sync.ask': 'debug',
   'checkpoint.fetching': 'debug',
   'checkpoint.fetched': 'debug',
   'penalty': 'warn',
@@ -139,6 +148,7 @@ export class Daemon {
   private nextKey: () => Uint8Array | null = () => null
   /** The current key's id (the MemberId unless the member rotated or was recovered). */
   keyId = ''
+  private logEvent: (event: string, fields?: Record<string, unknown>) => void = () => undefined
 
   private constructor(parts: { store: LedgerStore; wal: FileWal; host: TrothHost; gossip: Gossip; rpc: Rpc; replica: Replica; id: string; sync: RpcProtocol; chunks: ChunkStore }) {
     this.chunks = parts.chunks
@@ -260,6 +270,7 @@ export class Daemon {
     const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync, chunks })
     d.finalizedListeners = finalizedListeners
     d.keyId = keyId
+    d.logEvent = log
     if (o.nextKey !== undefined) d.nextKey = o.nextKey
     holder.d = d
     await rpc.handle(sync, async (request, from) => {
@@ -270,6 +281,8 @@ export class Daemon {
         host.penalise(from, `bad sync request: ${(err as Error).message}`, 10)
         throw err
       }
+      if (req.t === 'sealed') return serveSealed(store, req.epoch)
+      if (req.t === 'state') return serveState(store, req.epoch, req.from)
       return replica.serve(req)
     })
     try {
@@ -281,6 +294,16 @@ export class Daemon {
         throw new TrothError('input.invalid', `listen ${o.listen.join(', ')}: the port is in use (another troth, or another program?)`, { cause: err })
       }
       throw err
+    }
+    // Before the channels open: until the adopted state is in, peers' entries and votes would be
+    // judged against the genesis.
+    if (o.sync === 'checkpoint' && store.state.meta.height === 0) {
+      try {
+        await d.startFromSealed(o.genesis, log)
+      } catch (err) {
+        await d.stop()
+        throw err
+      }
     }
     d.channel = await Channel.open(host, 'consensus', CONSENSUS_FRAME_BYTES_MAX, (frame, from) => void replica.onConsensus(frame, from))
     d.entryChannel = await Channel.open(host, 'entry', ENTRY_BYTES_MAX, (frame, from) => void replica.onEntry(frame, from))
@@ -322,6 +345,40 @@ export class Daemon {
     return d
   }
 
+  /**
+   * A store at genesis, started with --sync checkpoint: adopt a peer's newest sealed checkpoint
+   * (verified from the genesis alone), then let ordinary block sync go on from there. Runs before
+   * the replica starts, so the engine starts at the adopted head. No peer with one: replay.
+   */
+  private async startFromSealed(genesis: Uint8Array, log: (event: string, fields?: Record<string, unknown>) => void): Promise<void> {
+    const t0 = Date.now()
+    const adoption = await fetchSealedStart({
+      genesis,
+      peers: () => this.host.peers(),
+      ask: (peer, req) => this.ask(peer, req),
+      penalise: (peer, reason, points) => this.host.penalise(peer, reason, points),
+      log,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      now: () => Date.now(),
+    })
+    if (adoption === null) {
+      log('sealed.fallback', { reason: 'no peer offered a sealed checkpoint that verifies; replaying from genesis' })
+      return
+    }
+    await this.store.adopt(adoption)
+    log('sealed.adopted', { epoch: adoption.base.epoch, height: adoption.base.height, logSize: adoption.base.logSize, members: adoption.state.members.size, ms: Date.now() - t0 })
+    // Who is admitted follows the adopted members now.
+    await this.host.refresh().catch(() => undefined)
+  }
+
+  /** One sync request to one peer, its answer strictly re-decoded (hostile until checked). */
+  private async ask(peer: string, req: SyncRequest): Promise<CborValue> {
+    // Which blocks a node asks for shows (debug) that a node started from a checkpoint never asks below it.
+    if (req.t === 'blocks') this.logEvent('sync.ask', { peer, from: req.from })
+    const res = await this.rpc.request(peer, this.sync, encodeSyncRequest(req))
+    return decode(encode(res), { bytesMax: MESSAGE_BYTES_MAX * 2 })
+  }
+
   private wake(at: number): void {
     if (this.stopped) return
     const t = setTimeout(() => {
@@ -337,9 +394,7 @@ export class Daemon {
     const order = [...(prefer !== undefined && peers.includes(prefer) ? [prefer] : []), ...peers.filter((p) => p !== prefer).sort(() => Math.random() - 0.5)].slice(0, 3)
     for (const peer of order) {
       try {
-        const res = await this.rpc.request(peer, this.sync, encodeSyncRequest(req))
-        // Round-trip through strict decoding: a response is hostile until checked.
-        return decode(encode(res), { bytesMax: MESSAGE_BYTES_MAX * 2 })
+        return await this.ask(peer, req)
       } catch {
         continue
       }

@@ -92,6 +92,8 @@ export interface FinalizedLedger {
   checkpoint(epoch: number): Promise<string | undefined>
   latestCheckpoint(): Promise<[number, string] | undefined>
   readonly nodes: NodeReader
+  /** Set when the ledger started from a sealed checkpoint and holds nothing below it. */
+  readonly base?: { readonly epoch: number; readonly height: number; readonly logSize: number; readonly logRoot: Uint8Array } | null
 }
 
 /** Own votes, durable before they leave the node (DESIGN.md §4: persist before sending). */
@@ -107,6 +109,10 @@ export type SyncRequest =
   | { readonly t: 'block'; readonly digest: Uint8Array }
   | { readonly t: 'certs'; readonly epoch: number; readonly views: readonly number[] }
   | { readonly t: 'checkpoint'; readonly epoch: number }
+  /** A sealed start (src/node/sealed-start.ts): the newest offer, or the one of `epoch`. */
+  | { readonly t: 'sealed'; readonly epoch: number | null }
+  /** A page of the state records at `epoch`'s end, from record index `from`. */
+  | { readonly t: 'state'; readonly epoch: number; readonly from: number }
 
 export interface ReplicaEnv {
   now(): number
@@ -242,6 +248,10 @@ export class Replica {
 
   start(): Promise<void> {
     return this.run(async () => {
+      // A ledger that started from a sealed checkpoint: the next checkpoint we cosign must extend
+      // that one (the frontier stored with it gives the consistency proof).
+      const base = this.cfg.ledger.base ?? null
+      if (base !== null && this.lastCosigned === null) this.lastCosigned = { size: base.logSize, root: base.logRoot }
       const votes = await this.cfg.wal.load()
       await this.startEngine(votes)
     })
@@ -881,6 +891,10 @@ export class Replica {
       }
       case 'blocks': {
         const head = this.cfg.ledger.state.meta.height
+        const base = this.cfg.ledger.base ?? null
+        // Started from a sealed checkpoint: blocks below it were never here. An error, not an
+        // empty answer, so that the asker tries another peer instead of thinking it is at the tip.
+        if (base !== null && req.from < base.height) throw new TrothError('input.not-found', `blocks below ${base.height} are not held here: this node started from the sealed checkpoint of epoch ${base.epoch}`)
         if (req.from > head || req.from < 1) return { blocks: [], cert: null }
         const { blocks, top } = await syncRun(this.cfg.ledger, req.from)
         if (top < 0) return { blocks: [], cert: null }
@@ -889,6 +903,10 @@ export class Replica {
       }
       case 'checkpoint':
         return { note: (await this.cfg.ledger.checkpoint(req.epoch)) ?? '' }
+      case 'sealed':
+      case 'state':
+        // Served by the daemon from its store (src/node/sealed-start.ts); a replica alone has none.
+        throw new TrothError('input.not-found', 'this peer serves no sealed starts')
     }
   }
 }
@@ -920,6 +938,8 @@ export function encodeSyncRequest(req: SyncRequest): CborValue {
     case 'block': return { t: 'block', digest: req.digest }
     case 'certs': return { t: 'certs', epoch: req.epoch, views: [...req.views] }
     case 'checkpoint': return { t: 'checkpoint', epoch: req.epoch }
+    case 'sealed': return { t: 'sealed', epoch: req.epoch }
+    case 'state': return { t: 'state', epoch: req.epoch, from: req.from }
   }
 }
 
@@ -933,6 +953,14 @@ export function decodeSyncRequest(v: CborValue): SyncRequest {
       return { t, epoch: asUint(m.epoch, 'req.epoch'), views: asArray(m.views, 'req.views', CERT_VIEWS_MAX).map((x, i) => asUint(x, `req.views[${i}]`)) }
     }
     case 'checkpoint': return { t, epoch: asUint(asMap(v, 'req', ['t', 'epoch']).epoch, 'req.epoch') }
+    case 'sealed': {
+      const e = asMap(v, 'req', ['t', 'epoch']).epoch
+      return { t, epoch: e === null ? null : asUint(e, 'req.epoch') }
+    }
+    case 'state': {
+      const m = asMap(v, 'req', ['t', 'epoch', 'from'])
+      return { t, epoch: asUint(m.epoch, 'req.epoch'), from: asUint(m.from, 'req.from') }
+    }
     default: throw new TrothError('schema.invalid', `req.t: unknown request ${JSON.stringify(t)}`)
   }
 }

@@ -7,6 +7,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { certToCbor, makeCertificate, signVote } from '../../src/ledger/consensus/messages.ts'
+import { encode } from '../../src/ledger/encoding.ts'
 import { ledgerOrigin } from '../../src/ledger/genesis.ts'
 import { LedgerStore } from '../../src/ledger/store.ts'
 import type { Validator } from '../../src/ledger/state.ts'
@@ -49,6 +51,9 @@ export interface LedgerOptions {
   readonly snapshot?: { readonly root: Uint8Array; readonly size: number; readonly chunks: number; readonly name: string }
   /** A different history from epoch 2 on (bob announces an address there): a fork of the default. */
   readonly fork?: boolean
+  /** Store a finalization certificate (every member of the epoch signs) with each block, as live
+   * nodes store one with each directly finalized block: a sealed start serves the epoch's last. */
+  readonly certs?: boolean
 }
 
 /** Builds the history in a fresh directory, up to (and closing) epoch `lastEpoch`. */
@@ -65,7 +70,8 @@ export async function auditLedger(opts: LedgerOptions = {}): Promise<AuditLedger
     const members = chain.state.epoch.validators
     const epoch = chain.state.epoch.number
     const built = chain.block(entries)
-    await store.commit(built.block, built.applied)
+    const cert = opts.certs !== true ? null : encode(certToCbor(makeCertificate(members.map((m) => signVote(chain.net, seedOf(m.id), m.id, { kind: 'finalize', epoch, view: chain.view, parent: 0, digest: built.applied.hash })))))
+    await store.commitChain([{ block: built.block, applied: built.applied }], cert)
     if (built.applied.sealed !== null) {
       const size = built.applied.state.meta.logSize
       const body = formatCheckpoint({ origin, size, root: built.block.logRoot })

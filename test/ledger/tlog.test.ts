@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { TrothError, type ErrorCode } from '../../src/errors.ts'
 import { generateSeed, publicKeyOf } from '../../src/identity/ed25519.ts'
+import { formatMemberId } from '../../src/identity/member-id.ts'
 import { sha256, toHex } from '../../src/ledger/hash.ts'
 import { EMPTY_ROOT } from '../../src/ledger/merkle.ts'
 import {
@@ -273,6 +274,19 @@ describe('signed notes', () => {
     expect(parseNote(`t\n\n${line.repeat(NOTE_SIGNATURES_MAX)}`).signatures).toHaveLength(NOTE_SIGNATURES_MAX)
     throwsCode(() => parseNote(`t\n\n${line.repeat(NOTE_SIGNATURES_MAX + 1)}`), 'note.too-large')
     throwsCode(() => formatNote('t\n', Array.from({ length: NOTE_SIGNATURES_MAX + 1 }, () => ({ name: 'a', keyId: new Uint8Array(4), signature: new Uint8Array(1) }))), 'note.too-large')
+  })
+
+  it('a checkpoint cosigned by a quorum of 1,536 equal validators (1,025 MemberId-named cosignatures) is refused, 1,024 fit in a note', () => {
+    // The cap bounds the validator set that can seal (docs/consensus.md, "Checkpoints").
+    const body = formatCheckpoint({ origin: 'troth/coop/00', size: 5, root: sha256(new Uint8Array([1])) })
+    const seed = generateSeed()
+    const name = formatMemberId(publicKeyOf(seed))
+    const one = cosign(seed, name, 1_700_000_000, body)
+    expect(verifyCosignature(publicKeyOf(seed), name, body, one).ok).toBe(true)
+    const note = formatNote(body, Array.from({ length: NOTE_SIGNATURES_MAX }, () => one))
+    expect(Buffer.byteLength(note)).toBeLessThan(NOTE_BYTES_MAX / 4)
+    expect(parseNote(note).signatures).toHaveLength(1024)
+    throwsCode(() => formatNote(body, Array.from({ length: Math.floor((2 * 1536) / 3) + 1 }, () => one)), 'note.too-large')
   })
 
   it('rejects an oversized note with note.too-large', () => {

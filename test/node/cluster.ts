@@ -13,6 +13,8 @@ export interface NodeStatus {
   view: number
   logSize: number
   logRoot: string
+  /** Set when the node started from a sealed checkpoint. */
+  base?: { epoch: number; height: number; logSize: number } | null
   peers: string[]
   members: Array<{ id: string; name: string; status: string; weight: number; seq: number }>
   recent: Array<{ height: number; hash: string; logSize: number; logRoot: string }>
@@ -79,9 +81,9 @@ export class Cluster {
   }
 
   /** Start a member, bootstrapping to every other running member; resolves once it listens. */
-  async start(i: number, env: Record<string, string> = {}): Promise<void> {
+  async start(i: number, env: Record<string, string> = {}, extra: readonly string[] = []): Promise<void> {
     const m = this.members[i] as Member
-    const args = [TROTH, 'start', '--data', m.data, '--genesis', this.genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--status', '127.0.0.1:0', '--idle-ms', String(this.idleMs), '--delta-ms', '50']
+    const args = [TROTH, 'start', '--data', m.data, '--genesis', this.genesis, '--listen', '/ip4/127.0.0.1/tcp/0', '--status', '127.0.0.1:0', '--idle-ms', String(this.idleMs), '--delta-ms', '50', ...extra]
     for (const o of this.members) if (o !== m && o.proc !== null && o.addr !== '') args.push('--bootstrap', o.addr)
     const from = m.output.length
     const fd = openSync(m.log, 'a')
