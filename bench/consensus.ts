@@ -1,22 +1,29 @@
 // Finality over real libp2p on 127.0.0.1 (issue: p99 < 100 ms at 4 and 16 nodes). Runs N daemons
-// in this process (each its own libp2p host, level store and WAL, as `troth start` does), submits
-// entries at random members at a steady rate, and prints finality latency p50/p99 (submit →
-// finalized at the submitting node) and finalized entries per second, next to the native
-// Ed25519 verify rate measured in the same run. Usage: node bench/consensus.ts [N...] [--seconds S]
+// (each its own libp2p host, level store and WAL, as `troth start` does), submits entries at
+// random members at a steady rate, and prints finality latency p50/p99 (submit → finalized at the
+// submitting node) and finalized entries per second, next to the native Ed25519 verify rate
+// measured in the same run. The daemons run in this process, or spread over P worker processes
+// with `--procs P` (one process uses one core: on a 2-core machine `--procs 2` uses both).
+// Usage: node bench/consensus.ts [N...] [--seconds S] [--procs P]
 
+import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { publicKeyOf, signRaw, verifyRaw } from '../src/identity/ed25519.ts'
 import { encodeGenesis } from '../src/ledger/genesis.ts'
-import { sha256 } from '../src/ledger/hash.ts'
+import { fromHex, sha256, toHex } from '../src/ledger/hash.ts'
 import { Daemon } from '../src/node/daemon.ts'
 import { ensureDataDir } from '../src/node/data-dir.ts'
 
 const args = process.argv.slice(2)
-const seconds = Number(args.includes('--seconds') ? args[args.indexOf('--seconds') + 1] : '15')
-const sizes = args.filter((a, i) => /^\d+$/.test(a) && args[i - 1] !== '--seconds').map(Number)
+const opt = (name: string, dflt: string): string => (args.includes(name) ? (args[args.indexOf(name) + 1] as string) : dflt)
+const seconds = Number(opt('--seconds', '15'))
+const procs = Number(opt('--procs', '1'))
+const sizes = args.filter((a, i) => /^\d+$/.test(a) && !['--seconds', '--procs'].includes(args[i - 1] ?? '')).map(Number)
 const RATE_PER_S = Number(process.env.BENCH_RATE ?? '40')
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? '200')
+const DELTA_MS = Number(process.env.BENCH_DELTA_MS ?? '50')
 
 function verifyRate(): number {
   const seed = sha256(new Uint8Array([1]))
@@ -33,70 +40,177 @@ function pct(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number)
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** The daemons of one process: start, warm up, submit open loop, report. */
+class Group {
+  readonly daemons: Daemon[] = []
+  readonly dir: string
+  readonly genesis: Uint8Array
+  readonly seeds: Uint8Array[]
+  constructor(dir: string, genesis: Uint8Array, seeds: Uint8Array[]) {
+    this.dir = dir
+    this.genesis = genesis
+    this.seeds = seeds
+  }
+
+  async start(indices: number[], bootstrap: string[]): Promise<string[]> {
+    const addrs: string[] = []
+    for (const i of indices) {
+      ensureDataDir(join(this.dir, `n${i}`))
+      const d = await Daemon.start({
+        data: join(this.dir, `n${i}`), seed: this.seeds[i] as Uint8Array, genesis: this.genesis, listen: ['/ip4/127.0.0.1/tcp/0'],
+        bootstrap: [...bootstrap, ...addrs], idleMs: IDLE_MS, deltaMs: DELTA_MS, log: () => undefined, control: false,
+      })
+      this.daemons.push(d)
+      addrs.push(d.host.addrs()[0] as string)
+    }
+    return addrs
+  }
+
+  minHeight(): number {
+    return Math.min(...this.daemons.map((d) => d.store.state.meta.height))
+  }
+
+  peersMin(): number {
+    return Math.min(...this.daemons.map((d) => d.host.peers().length))
+  }
+
+  view(): number {
+    return Number((this.daemons[0]!.replica.debug().engine as { view?: number } | null)?.view ?? 0)
+  }
+
+  /** Submit at `rate` per second for `secs`, starting at wall time `startAt`; then wait 2 s. */
+  async submit(rate: number, secs: number, startAt: number): Promise<{ submitted: number; finality: number[]; cpuMs: number; elapsed: number }> {
+    for (const d of this.daemons) d.replica.finality.length = 0
+    await sleep(Math.max(0, startAt - Date.now()))
+    const cpu0 = process.cpuUsage()
+    const end = startAt + secs * 1000
+    let submitted = 0
+    let i = 0
+    // Open loop: the k-th entry is due at startAt + k / rate, however long the last one took.
+    while (Date.now() < end) {
+      const d = this.daemons[i++ % this.daemons.length] as Daemon
+      const r = await d.replica.submitOwn({ kind: 'announce', addrs: [`/ip4/127.0.0.1/tcp/${1000 + (submitted % 60000)}`] })
+      if (r.status === 'ok') submitted++
+      await sleep(Math.max(0, startAt + (i * 1000) / rate - Date.now()))
+    }
+    await sleep(2000) // let the last ones land
+    const cpu = process.cpuUsage(cpu0)
+    return { submitted, finality: this.daemons.flatMap((d) => d.replica.finality), cpuMs: (cpu.user + cpu.system) / 1000, elapsed: (Date.now() - startAt) / 1000 }
+  }
+
+  async stop(): Promise<void> {
+    for (const d of this.daemons) await d.stop()
+  }
+}
+
+type Request =
+  | { t: 'start'; dir: string; genesis: string; seeds: string[]; indices: number[]; bootstrap: string[] }
+  | { t: 'probe' }
+  | { t: 'submit'; rate: number; seconds: number; startAt: number }
+  | { t: 'stop' }
+
+/** Worker process: runs one Group on the parent's orders (IPC), one answer per request. */
+async function child(): Promise<void> {
+  let g: Group | null = null
+  process.on('message', (m: Request) => {
+    void (async () => {
+      if (m.t === 'start') {
+        g = new Group(m.dir, fromHex(m.genesis), m.seeds.map(fromHex))
+        process.send!({ addrs: await g.start(m.indices, m.bootstrap) })
+      } else if (m.t === 'probe') {
+        process.send!({ minHeight: g!.minHeight(), peersMin: g!.peersMin(), view: g!.view() })
+      } else if (m.t === 'submit') {
+        process.send!(await g!.submit(m.rate, m.seconds, m.startAt))
+      } else {
+        await g?.stop()
+        process.send!({ stopped: true }, () => process.exit(0))
+      }
+    })()
+  })
+}
+
+/** A Group in a worker process, driven over IPC. */
+class Remote {
+  private readonly proc: ChildProcess
+  private readonly answers: Array<(v: unknown) => void> = []
+  constructor() {
+    this.proc = fork(import.meta.filename, ['--child'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.proc.on('message', (m) => this.answers.shift()?.(m))
+  }
+  ask<T>(req: Request): Promise<T> {
+    return new Promise((resolve) => {
+      this.answers.push(resolve as (v: unknown) => void)
+      this.proc.send(req)
+    })
+  }
+  kill(): void {
+    this.proc.kill('SIGKILL')
+  }
+}
+
 async function run(n: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `troth-bench-${n}-`))
   const seeds = Array.from({ length: n }, (_, i) => sha256(new TextEncoder().encode(`bench ${i}`)))
   const genesis = encodeGenesis({ version: 1, name: 'bench', time: Date.now() - 1000, founders: seeds.map((s, i) => ({ key: publicKeyOf(s), name: `b${i}`, request: null })), policy: { epochBlocks: 200 } })
-  const daemons: Daemon[] = []
+  const p = Math.max(1, Math.min(procs, n))
+  const shares = Array.from({ length: p }, (_, k) => Array.from({ length: n }, (_, i) => i).filter((i) => i % p === k))
+  const local = p === 1 ? new Group(dir, genesis, seeds) : null
+  const remotes = p === 1 ? [] : shares.map(() => new Remote())
   try {
-    for (let i = 0; i < n; i++) {
-      ensureDataDir(join(dir, `n${i}`))
-      const d = await Daemon.start({
-        data: join(dir, `n${i}`), seed: seeds[i] as Uint8Array, genesis, listen: ['/ip4/127.0.0.1/tcp/0'],
-        bootstrap: daemons.map((x) => x.host.addrs()[0] as string), idleMs: Number(process.env.BENCH_IDLE_MS ?? '200'), deltaMs: Number(process.env.BENCH_DELTA_MS ?? '50'), log: () => undefined, control: false,
-      })
-      daemons.push(d)
+    const probe = async (): Promise<{ minHeight: number; peersMin: number; view: number }> => {
+      if (local !== null) return { minHeight: local.minHeight(), peersMin: local.peersMin(), view: local.view() }
+      const all = await Promise.all(remotes.map((r) => r.ask<{ minHeight: number; peersMin: number; view: number }>({ t: 'probe' })))
+      return { minHeight: Math.min(...all.map((a) => a.minHeight)), peersMin: Math.min(...all.map((a) => a.peersMin)), view: all[0]!.view }
     }
+    let addrs: string[] = []
+    if (local !== null) addrs = await local.start(shares[0]!, [])
+    else for (const [k, r] of remotes.entries()) addrs.push(...(await r.ask<{ addrs: string[] }>({ t: 'start', dir, genesis: toHex(genesis), seeds: seeds.map(toHex), indices: shares[k]!, bootstrap: addrs })).addrs)
     // Warm up: wait until every node has finalized a few blocks.
     const t0 = Date.now()
-    while (daemons.some((d) => d.store.state.meta.height < 5) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100))
-    const peersMin = (): number => Math.min(...daemons.map((d) => d.host.peers().length))
-    const peersAtStart = peersMin()
-    const startHeight = daemons[0]!.store.state.meta.height
-    const viewOf = (d: Daemon): number => Number((d.replica.debug().engine as { view?: number } | null)?.view ?? 0)
-    const startView = viewOf(daemons[0]!)
-    const startEpoch = daemons[0]!.store.state.epoch.number
-    const cpu0 = process.cpuUsage()
-    for (const d of daemons) d.replica.finality.length = 0
-    const end = Date.now() + seconds * 1000
-    let submitted = 0
-    let i = 0
-    const started = Date.now()
-    // Open loop: the k-th entry is due at started + k / rate, however long the last one took.
-    while (Date.now() < end) {
-      const d = daemons[i++ % n] as Daemon
-      const r = await d.replica.submitOwn({ kind: 'announce', addrs: [`/ip4/127.0.0.1/tcp/${1000 + (submitted % 60000)}`] })
-      if (r.status === 'ok') submitted++
-      const due = started + (i * 1000) / RATE_PER_S
-      await new Promise((r2) => setTimeout(r2, Math.max(0, due - Date.now())))
-    }
-    await new Promise((r) => setTimeout(r, 2000)) // let the last ones land
-    const elapsed = (Date.now() - started) / 1000
-    const cpu = process.cpuUsage(cpu0)
-    // Views run at node 0 (an epoch restarts the count) and this process's CPU time over the run:
-    // near 1.0 means one core was saturated by the n nodes.
-    const views = daemons[0]!.store.state.epoch.number === startEpoch ? String(viewOf(daemons[0]!) - startView) : 'n/a'
-    const lat = daemons.flatMap((d) => d.replica.finality).sort((a, b) => a - b)
-    const blocks = daemons[0]!.store.state.meta.height - startHeight
+    while ((await probe()).minHeight < 5 && Date.now() - t0 < 60_000) await sleep(100)
+    const before = await probe()
+    const startAt = Date.now() + 200
+    const results = local !== null
+      ? [await local.submit(RATE_PER_S, seconds, startAt)]
+      : await Promise.all(remotes.map((r, k) => r.ask<Awaited<ReturnType<Group['submit']>>>({ t: 'submit', rate: (RATE_PER_S * shares[k]!.length) / n, seconds, startAt })))
+    const after = await probe()
+    const elapsed = Math.max(...results.map((r) => r.elapsed))
+    const cpuMs = results.reduce((s, r) => s + r.cpuMs, 0)
+    const submitted = results.reduce((s, r) => s + r.submitted, 0)
+    const lat = results.flatMap((r) => r.finality).sort((a, b) => a - b)
+    // Views run at node 0 over the run (an epoch restarts the count; 200-block epochs rarely end
+    // inside a run), and the CPU time of the processes that hold the daemons: cpu_per_wall near
+    // the number of processes means their cores were saturated.
+    const views = after.view > before.view ? after.view - before.view : NaN
+    const blocks = after.minHeight - before.minHeight
     console.log(
-      `nodes=${n} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
+      `nodes=${n} procs=${p} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
         `max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
-        `views=${views} cpu_ms_per_view=${views === 'n/a' || Number(views) === 0 ? 'n/a' : ((cpu.user + cpu.system) / 1000 / Number(views)).toFixed(0)} cpu_per_wall=${((cpu.user + cpu.system) / 1e6 / elapsed).toFixed(2)} peers_min=${peersAtStart}/${peersMin()} (of ${n - 1}, at start/end)`,
+        `views=${Number.isNaN(views) ? 'n/a' : views} cpu_ms_per_view=${Number.isNaN(views) || views === 0 ? 'n/a' : (cpuMs / views).toFixed(0)} cpu_per_wall=${(cpuMs / 1000 / elapsed).toFixed(2)} ` +
+        `peers_min=${before.peersMin}/${after.peersMin} (of ${n - 1}, at start/end) load=${(await import('node:os')).loadavg()[0]!.toFixed(2)}`,
     )
   } finally {
-    for (const d of daemons) await d.stop()
+    if (local !== null) await local.stop()
+    await Promise.all(remotes.map((r) => Promise.race([r.ask({ t: 'stop' }), sleep(10_000)])))
+    for (const r of remotes) r.kill()
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-// A view at n equal-weight nodes needs, at the least, every node to check two quorums of
-// signatures (NOTARIZE and FINALIZE): 2 · n · (⌊2n/3⌋ + 1) verifications, shown as a CPU floor.
-const rate0 = verifyRate()
-console.log(`ed25519_native_verify_per_s=${rate0} rate_per_s=${RATE_PER_S} seconds=${seconds}`)
-for (const n of sizes.length > 0 ? sizes : [4, 16]) {
-  const verifies = 2 * n * (Math.floor((2 * n) / 3) + 1)
-  console.log(`nodes=${n} verifications_per_view_min=${verifies} verify_ms_per_view_min=${((verifies / rate0) * 1000).toFixed(1)}`)
+if (args.includes('--child')) {
+  await child()
+} else {
+  // A view at n equal-weight nodes needs, at the least, every node to check two quorums of
+  // signatures (NOTARIZE and FINALIZE): 2 · n · (⌊2n/3⌋ + 1) verifications, shown as a CPU floor.
+  const rate0 = verifyRate()
+  console.log(`ed25519_native_verify_per_s=${rate0} rate_per_s=${RATE_PER_S} seconds=${seconds} procs=${procs}`)
+  for (const n of sizes.length > 0 ? sizes : [4, 16]) {
+    const verifies = 2 * n * (Math.floor((2 * n) / 3) + 1)
+    console.log(`nodes=${n} verifications_per_view_min=${verifies} verify_ms_per_view_min=${((verifies / rate0) * 1000).toFixed(1)}`)
+  }
+  for (const n of sizes.length > 0 ? sizes : [4, 16]) await run(n)
+  console.log(`ed25519_native_verify_per_s=${verifyRate()} (after)`)
+  process.exit(0)
 }
-for (const n of sizes.length > 0 ? sizes : [4, 16]) await run(n)
-console.log(`ed25519_native_verify_per_s=${verifyRate()} (after)`)
-process.exit(0)
