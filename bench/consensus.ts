@@ -80,6 +80,10 @@ class Group {
     return Number((this.daemons[0]!.replica.debug().engine as { view?: number } | null)?.view ?? 0)
   }
 
+  epoch(): number {
+    return this.daemons[0]!.store.state.epoch.number
+  }
+
   /** Submit at `rate` per second for `secs`, starting at wall time `startAt`; then wait 2 s. */
   async submit(rate: number, secs: number, startAt: number): Promise<{ submitted: number; finality: number[]; cpuMs: number; elapsed: number }> {
     for (const d of this.daemons) d.replica.finality.length = 0
@@ -120,7 +124,7 @@ async function child(): Promise<void> {
         g = new Group(m.dir, fromHex(m.genesis), m.seeds.map(fromHex))
         process.send!({ addrs: await g.start(m.indices, m.bootstrap) })
       } else if (m.t === 'probe') {
-        process.send!({ minHeight: g!.minHeight(), peersMin: g!.peersMin(), view: g!.view() })
+        process.send!({ minHeight: g!.minHeight(), peersMin: g!.peersMin(), view: g!.view(), epoch: g!.epoch() })
       } else if (m.t === 'submit') {
         process.send!(await g!.submit(m.rate, m.seconds, m.startAt))
       } else {
@@ -159,10 +163,11 @@ async function run(n: number): Promise<void> {
   const local = p === 1 ? new Group(dir, genesis, seeds) : null
   const remotes = p === 1 ? [] : shares.map(() => new Remote())
   try {
-    const probe = async (): Promise<{ minHeight: number; peersMin: number; view: number }> => {
-      if (local !== null) return { minHeight: local.minHeight(), peersMin: local.peersMin(), view: local.view() }
-      const all = await Promise.all(remotes.map((r) => r.ask<{ minHeight: number; peersMin: number; view: number }>({ t: 'probe' })))
-      return { minHeight: Math.min(...all.map((a) => a.minHeight)), peersMin: Math.min(...all.map((a) => a.peersMin)), view: all[0]!.view }
+    type Probe = { minHeight: number; peersMin: number; view: number; epoch: number }
+    const probe = async (): Promise<Probe> => {
+      if (local !== null) return { minHeight: local.minHeight(), peersMin: local.peersMin(), view: local.view(), epoch: local.epoch() }
+      const all = await Promise.all(remotes.map((r) => r.ask<Probe>({ t: 'probe' })))
+      return { minHeight: Math.min(...all.map((a) => a.minHeight)), peersMin: Math.min(...all.map((a) => a.peersMin)), view: all[0]!.view, epoch: all[0]!.epoch }
     }
     let addrs: string[] = []
     if (local !== null) addrs = await local.start(shares[0]!, [])
@@ -180,15 +185,14 @@ async function run(n: number): Promise<void> {
     const cpuMs = results.reduce((s, r) => s + r.cpuMs, 0)
     const submitted = results.reduce((s, r) => s + r.submitted, 0)
     const lat = results.flatMap((r) => r.finality).sort((a, b) => a - b)
-    // Views run at node 0 over the run (an epoch restarts the count; 200-block epochs rarely end
-    // inside a run), and the CPU time of the processes that hold the daemons: cpu_per_wall near
+    // Views run at node 0 over the run (an epoch restarts the count: then n/a), and the CPU time of the processes that hold the daemons: cpu_per_wall near
     // the number of processes means their cores were saturated.
-    const views = after.view > before.view ? after.view - before.view : NaN
+    const views = after.epoch === before.epoch ? after.view - before.view : NaN
     const blocks = after.minHeight - before.minHeight
     console.log(
       `nodes=${n} procs=${p} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
         `max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
-        `views=${Number.isNaN(views) ? 'n/a' : views} cpu_ms_per_view=${Number.isNaN(views) || views === 0 ? 'n/a' : (cpuMs / views).toFixed(0)} cpu_per_wall=${(cpuMs / 1000 / elapsed).toFixed(2)} ` +
+        `views=${Number.isNaN(views) ? 'n/a' : views} cpu_ms_per_view=${Number.isNaN(views) || views === 0 ? 'n/a' : (cpuMs / views).toFixed(0)} cpu_ms_per_block=${blocks > 0 ? (cpuMs / blocks).toFixed(0) : 'n/a'} cpu_per_wall=${(cpuMs / 1000 / elapsed).toFixed(2)} ` +
         `peers_min=${before.peersMin}/${after.peersMin} (of ${n - 1}, at start/end) load=${(await import('node:os')).loadavg()[0]!.toFixed(2)}`,
     )
   } finally {
