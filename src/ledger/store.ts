@@ -177,6 +177,7 @@ export class LedgerStore {
         yield [key, decode(value, { bytesMax: RECORD_BYTES_MAX })]
       }
     })())
+    collectGarbage()
     const m = state.meta
     if (!bytesEqual(m.net, net)) throw new TrothError('store.corrupt', 'state net differs from the genesis hash')
     const leaf0 = await db.get(leafKey(0))

@@ -5,6 +5,7 @@
 import { join } from 'node:path'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { TrothError } from '../errors.ts'
+import { collectGarbage } from '../gc.ts'
 import { formatMemberId } from '../identity/member-id.ts'
 import { publicKeyOf } from '../identity/ed25519.ts'
 import { encode, decode, type CborValue } from '../ledger/encoding.ts'
@@ -310,6 +311,7 @@ export class Daemon {
     gossip.subscribe('consensus', (payload, from) => replica.onConsensus(payload, from))
     gossip.subscribe('entries', (payload, from) => replica.onEntry(payload, from))
     await replica.start()
+    collectGarbage() // the WAL read and the engine's start (src/gc.ts)
     // Duties (DESIGN.md §5). TROTH_TEST_SKIP_AUDITS=1 is a test-only switch read here, from this
     // process's own environment: no peer message can turn it on (docs/obligations.md).
     const skipAudits = process.env.TROTH_TEST_SKIP_AUDITS === '1'
