@@ -12,7 +12,7 @@ export function controlStandIn(): Daemon {
   const d = {
     id: corpus.alice.id,
     startedAt: Date.now(),
-    store: { state, latestCheckpoint: async () => [1, (corpus.notes()[0] as string)] as [number, string] },
+    store: { state, base: null, latestCheckpoint: async () => [1, (corpus.notes()[0] as string)] as [number, string] },
     host: { peers: () => [corpus.bob.id] },
     replica: {
       currentEngine: null,
