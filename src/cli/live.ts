@@ -101,7 +101,10 @@ export async function cmdStart(io: Io, o: StartFlags): Promise<void> {
   const logger = await makeLogger(c)
   // What the runtime runs with (bin/troth re-executes `troth start` with the daemon's Node flags
   // and environment, docs/operations.md#memory): one line, for the operator and the tests.
-  logger.info({ event: 'runtime', node: process.version, pid: process.pid, flags: process.execArgv, malloc_arena_max: process.env.MALLOC_ARENA_MAX ?? null })
+  // type_stripper: whether this process loaded Node's TypeScript stripper (amaro); a daemon that
+  // found every source in the compile cache did not.
+  const typeStripper = (process as unknown as { moduleLoadList?: string[] }).moduleLoadList?.some((m) => m.includes('internal/deps/amaro')) ?? null
+  logger.info({ event: 'runtime', node: process.version, pid: process.pid, flags: process.execArgv, malloc_arena_max: process.env.MALLOC_ARENA_MAX ?? null, type_stripper: typeStripper })
   const stopped = new Promise<'stop'>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop)

@@ -3,7 +3,7 @@
 // systemd or a test signals is the daemon's own: SIGTERM stops it cleanly, kill -9 kills it.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -81,6 +81,28 @@ describe('troth start runs the daemon with its memory settings, in the process i
     expect(await s.exit).toEqual({ code: 0, signal: null })
     expect(s.lines().at(-1)?.event).toBe('stopped')
   }, 60_000)
+
+  it('the compile cache is filled once: the first start fills it and leaves a marker, the next finds it; neither daemon loads the type stripper', async () => {
+    const cacheDir = join(dir, 'fresh-compile-cache')
+    const markers = (): Array<{ path: string; mtimeMs: number }> => {
+      const found: Array<{ path: string; mtimeMs: number }> = []
+      if (!existsSync(cacheDir)) return found
+      for (const f of readdirSync(cacheDir, { recursive: true }).map(String)) if (/troth-filled-[0-9a-f]{32}$/.test(f)) found.push({ path: f, mtimeMs: statSync(join(cacheDir, f)).mtimeMs })
+      return found
+    }
+    expect(markers()).toEqual([])
+    for (const round of [1, 2]) {
+      const s = await start({ NODE_COMPILE_CACHE: cacheDir })
+      const runtime = s.lines().find((l) => l.event === 'runtime') as { type_stripper: boolean | null }
+      expect(runtime.type_stripper, `round ${round}`).toBe(false)
+      s.proc.kill('SIGTERM')
+      expect(await s.exit).toEqual({ code: 0, signal: null })
+      if (round === 1) expect(markers()).toHaveLength(1)
+    }
+    const [m] = markers()
+    // The second start did not fill the cache again: the marker is the first start's.
+    expect(markers()).toEqual([m])
+  }, 90_000)
 
   it('kill -9 kills the daemon itself', async () => {
     const s = await start()
