@@ -160,11 +160,12 @@ async function runPhase(name: string, genesis: Uint8Array, runs: readonly Run[])
     }
     return { s, cpuS: cpuS(), verifyRate: rate, height: state.meta.height, verifyS: (performance.now() - t1) / 1000 }
   }
-  if (name === 'net') {
-    // A daemon on a copy of the ledger serves sync; a fresh daemon catches up from it. Two of the
-    // four founders: no quorum, so the server's ledger stands still. The fresh node would start
-    // catching up at the first message of a later epoch it sees; it is told to at once.
-    const dir = mkdtempSync(join(tmpdir(), 'troth-bench-catchup-net-'))
+  /** A daemon on a copy of the ledger serves; a fresh daemon (`sync` its way) catches up from it
+   * until it holds the server's height. Two of the four founders: no quorum, so the server's
+   * ledger stands still. The fresh node would start catching up at the first message of a later
+   * epoch it sees; it is told to at once. `onLine` sees the fresh daemon's log. */
+  const fromServer = async (sync: 'replay' | 'checkpoint', onLine: (line: string) => void): Promise<{ s: number; t0: number; end: number; height: number; baseHeight: number }> => {
+    const dir = mkdtempSync(join(tmpdir(), `troth-bench-catchup-${sync}-`))
     const daemons: Daemon[] = []
     try {
       cpSync(source, join(dir, 'a'), { recursive: true })
@@ -172,14 +173,8 @@ async function runPhase(name: string, genesis: Uint8Array, runs: readonly Run[])
       const a = await Daemon.start({ ...common, data: join(dir, 'a'), seed: memberSeed(0), bootstrap: [] })
       daemons.push(a)
       ensureDataDir(join(dir, 'b'))
-      let firstSynced = 0
       const t0 = performance.now()
-      const b = await Daemon.start({
-        ...common, data: join(dir, 'b'), seed: memberSeed(1), bootstrap: [a.host.addrs()[0] as string],
-        log: (line) => {
-          if (firstSynced === 0 && line.includes('"synced"')) firstSynced = performance.now()
-        },
-      })
+      const b = await Daemon.start({ ...common, data: join(dir, 'b'), seed: memberSeed(1), bootstrap: [a.host.addrs()[0] as string], sync, log: onLine })
       daemons.push(b)
       while (b.host.peers().length === 0 && performance.now() - t0 < 30_000) await sleep(5)
       const target = a.store.state.meta.height
@@ -187,45 +182,28 @@ async function runPhase(name: string, genesis: Uint8Array, runs: readonly Run[])
         b.replica.startCatchUp() // a no-op while one runs
         await sleep(20)
       }
-      const s = (performance.now() - t0) / 1000
-      return { s, cpuS: cpuS(), verifyRate: rate, height: b.store.state.meta.height, firstSyncedS: firstSynced === 0 ? NaN : (performance.now() - firstSynced) / 1000 }
+      const end = performance.now()
+      return { s: (end - t0) / 1000, t0, end, height: b.store.state.meta.height, baseHeight: b.store.base?.height ?? -1 }
     } finally {
       for (const d of daemons) await d.stop()
       rmSync(dir, { recursive: true, force: true })
     }
   }
+  if (name === 'net') {
+    let firstSynced = 0
+    const { s, end, height } = await fromServer('replay', (line) => {
+      if (firstSynced === 0 && line.includes('"synced"')) firstSynced = performance.now()
+    })
+    return { s, cpuS: cpuS(), verifyRate: rate, height, firstSyncedS: firstSynced === 0 ? NaN : (end - firstSynced) / 1000 }
+  }
   if (name === 'checkpoint') {
-    // The same server; the fresh daemon starts with sync 'checkpoint'.
-    const dir = mkdtempSync(join(tmpdir(), 'troth-bench-catchup-ckpt-'))
-    const daemons: Daemon[] = []
-    try {
-      cpSync(source, join(dir, 'a'), { recursive: true })
-      const common = { genesis, listen: ['/ip4/127.0.0.1/tcp/0'], idleMs: 200, deltaMs: 50, log: () => undefined, control: false }
-      const a = await Daemon.start({ ...common, data: join(dir, 'a'), seed: memberSeed(0), bootstrap: [] })
-      daemons.push(a)
-      ensureDataDir(join(dir, 'b'))
-      let offered = 0
-      let adopted = 0
-      const t0 = performance.now()
-      const b = await Daemon.start({
-        ...common, data: join(dir, 'b'), seed: memberSeed(1), bootstrap: [a.host.addrs()[0] as string], sync: 'checkpoint',
-        log: (line) => {
-          if (offered === 0 && line.includes('"sealed.offered"')) offered = performance.now()
-          if (line.includes('"sealed.adopted"')) adopted = performance.now()
-        },
-      })
-      daemons.push(b)
-      const target = a.store.state.meta.height
-      while (b.store.state.meta.height < target && performance.now() - t0 < 600_000) {
-        b.replica.startCatchUp() // a no-op while one runs
-        await sleep(20)
-      }
-      const s = (performance.now() - t0) / 1000
-      return { s, cpuS: cpuS(), verifyRate: rate, height: b.store.state.meta.height, offeredS: (offered - t0) / 1000, adoptS: (adopted - offered) / 1000, baseHeight: b.store.base?.height ?? -1 }
-    } finally {
-      for (const d of daemons) await d.stop()
-      rmSync(dir, { recursive: true, force: true })
-    }
+    let offered = 0
+    let adopted = 0
+    const { s, t0, height, baseHeight } = await fromServer('checkpoint', (line) => {
+      if (offered === 0 && line.includes('"sealed.offered"')) offered = performance.now()
+      if (line.includes('"sealed.adopted"')) adopted = performance.now()
+    })
+    return { s, cpuS: cpuS(), verifyRate: rate, height, offeredS: (offered - t0) / 1000, adoptS: (adopted - offered) / 1000, baseHeight }
   }
   throw new Error(`unknown phase ${name}`)
 }

@@ -7,7 +7,7 @@
 // the store adopts it in one synced batch. The server side reads a LedgerStore.
 
 import { TrothError } from '../errors.ts'
-import { parseAuditProof, proveEntry, verifyAuditProof, type AuditProof, type AuditStatus } from '../audit/index.ts'
+import { AUDIT_STATUSES, parseAuditProof, proveEntry, verifyAuditProof, type AuditProof, type AuditStatus } from '../audit/index.ts'
 import { decodeSealLeaf, type EpochSeal } from '../ledger/apply.ts'
 import { blockHash, decodeBlock, type Block } from '../ledger/block.ts'
 import { certFromCbor, certToCbor, checkCertificate, ValidatorSet, type Certificate } from '../ledger/consensus/messages.ts'
@@ -21,29 +21,18 @@ import type { Adoption, LedgerStore } from '../ledger/store.ts'
 import type { Checkpoint } from '../ledger/tlog.ts'
 import { SYNC_BLOCKS_MAX, type SyncRequest } from './replica.ts'
 
+/** The audit verdicts that have no meaning for a start: it proves an epoch.seal leaf, never a
+ * snapshot. */
+type AuditOnly = 'not-a-seal' | 'snapshot-mismatch'
+/** What a start checks beyond the auditors' verifier (docs/consensus.md lists each). */
+const START_STATUSES = ['not-the-seal', 'block-mismatch', 'bad-certificate', 'bad-frontier', 'bad-state', 'state-root-mismatch', 'validators-mismatch'] as const
+export type SealedStartStatus = Exclude<AuditStatus, AuditOnly> | (typeof START_STATUSES)[number]
 /** Why an offer was refused, in a stable order: the audit verifier's statuses for the checkpoint
- * and its member chain, then what a start adds (docs/consensus.md lists each). */
-export const SEALED_START_STATUSES = [
-  'ok',
-  'malformed',
-  'wrong-origin',
-  'bad-cosignature',
-  'not-a-member',
-  'duplicate-cosigner',
-  'no-quorum',
-  'chain-broken',
-  'inconsistent',
-  'inclusion-failed',
-  'entry-invalid',
-  'not-the-seal',
-  'block-mismatch',
-  'bad-certificate',
-  'bad-frontier',
-  'bad-state',
-  'state-root-mismatch',
-  'validators-mismatch',
-] as const
-export type SealedStartStatus = (typeof SEALED_START_STATUSES)[number]
+ * and its member chain (AUDIT_STATUSES), then what a start adds. */
+export const SEALED_START_STATUSES: readonly SealedStartStatus[] = [
+  ...AUDIT_STATUSES.filter((x): x is Exclude<AuditStatus, AuditOnly> => x !== 'not-a-seal' && x !== 'snapshot-mismatch'),
+  ...START_STATUSES,
+]
 
 /** The offer's audit proof must leave room in one sync answer (the RPC frame is about 4 MiB). */
 export const SEALED_PROOF_BYTES_MAX = 3 * 1024 * 1024
