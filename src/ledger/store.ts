@@ -262,9 +262,10 @@ export class LedgerStore {
     assert(bytesEqual(m.net, this.current.meta.net), 'adopt: another network\'s state')
     const ops: Op[] = []
     // The genesis state's records go; the checkpoint's come.
-    const keep = new Set(stateRecords(a.state, true).map(([k]) => recordKey(k)))
+    const records = stateRecords(a.state, true)
+    const keep = new Set(records.map(([k]) => recordKey(k)))
     for await (const key of this.db.keys({ gte: 's/', lt: 's0' })) if (!keep.has(key)) ops.push({ type: 'del', key })
-    for (const [k, v] of stateRecords(a.state, true)) ops.push({ type: 'put', key: recordKey(k), value: encode(v) })
+    for (const [k, v] of records) ops.push({ type: 'put', key: recordKey(k), value: encode(v) })
     ops.push({ type: 'put', key: blockKey(a.block.height), value: encodeBlock(a.block) })
     ops.push({ type: 'put', key: digestKey(hash), value: encode(a.block.height) })
     ops.push({ type: 'put', key: certKey(a.block.height), value: a.cert })
