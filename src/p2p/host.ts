@@ -15,7 +15,7 @@ import type { ComponentLogger, Connection, Libp2p, Logger, PeerId } from '@libp2
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey, peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
+import { coalescingTcp } from './tcp-writes.ts'
 import { autoNAT } from '@libp2p/autonat'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -492,7 +492,7 @@ export async function createHost(opts: HostOptions): Promise<TrothHost> {
     privateKey,
     logger,
     addresses: { listen },
-    transports: [tcp(), ...nat.transports],
+    transports: [coalescingTcp(), ...nat.transports],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
