@@ -117,8 +117,8 @@ export class EpochEngine {
   private stretch = 1
   private readonly views = new Map<number, ViewRec>()
   private readonly blocks = new Map<string, KnownBlock>()
-  /** Votes seen by (view, signer), to turn conflicting pairs into evidence. */
-  private readonly seen = new Map<string, Vote[]>()
+  /** Votes seen by view, then signer, to turn conflicting pairs into evidence. */
+  private readonly seen = new Map<number, Map<string, Vote[]>>()
   private readonly reported = new Set<string>()
   private finalizedDigest: string
   private finalizedView = 0
@@ -571,12 +571,16 @@ export class EpochEngine {
   }
 
   private record(v: Vote): Vote | null {
-    const key = `${v.view}/${v.signer}`
-    const list = this.seen.get(key) ?? []
+    let byView = this.seen.get(v.view)
+    if (byView === undefined) {
+      byView = new Map()
+      this.seen.set(v.view, byView)
+    }
+    const list = byView.get(v.signer) ?? []
     let conflict: Vote | null = null
     for (const prev of list) if (conflicting(prev, v)) conflict = prev
     if (!list.some((p) => p.kind === v.kind && bytesEqual(p.digest, v.digest) && p.parent === v.parent)) list.push(v)
-    this.seen.set(key, list)
+    byView.set(v.signer, list)
     return conflict
   }
 
@@ -741,7 +745,7 @@ export class EpochEngine {
     if (floor <= this.prunedBelow) return // nothing new to drop (this runs at every view change)
     this.prunedBelow = floor
     for (const v of this.views.keys()) if (v < floor) this.views.delete(v)
-    for (const k of this.seen.keys()) if (Number(k.slice(0, k.indexOf('/'))) < floor) this.seen.delete(k)
+    for (const v of this.seen.keys()) if (v < floor) this.seen.delete(v)
     for (const [d, k] of this.blocks) if (k.block.height <= this.finalizedHeight && d !== this.finalizedDigest) this.blocks.delete(d)
   }
 }
