@@ -4,7 +4,7 @@
 // fails is dropped and reopened on the next send; frames lost with it are the protocol's to
 // recover (consensus rebroadcasts), exactly as with lost gossip.
 
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection, Stream, StreamMessageEvent } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { TrothError } from '../errors.ts'
 import type { MemberId } from '../identity/index.ts'
@@ -30,6 +30,63 @@ export function takeBatch(queue: Uint8Array[], bytes: number): Uint8Array[] {
     n++
   }
   return queue.splice(0, n)
+}
+
+/** Cuts a byte stream into frames, each prefixed by its length as an unsigned varint (as
+ * `lpStream` writes them). A length over `maxFrameBytes`, or a prefix longer than
+ * LENGTH_PREFIX_BYTES_MAX bytes, throws TrothError 'net.too-large' before the frame's bytes are
+ * buffered: at most one frame limit and a prefix are ever held. No exception on the hot path. */
+export class FrameDecoder {
+  readonly #max: number
+  /** Bytes of an unfinished frame (a copy: it never pins a larger buffer). */
+  #rest: Uint8Array = new Uint8Array(0)
+
+  constructor(maxFrameBytes: number) {
+    this.#max = maxFrameBytes
+  }
+
+  /** Bytes held for an unfinished frame. */
+  get buffered(): number {
+    return this.#rest.length
+  }
+
+  /** The frames `chunk` completes, in order. */
+  push(chunk: Uint8Array | { subarray(): Uint8Array }): Uint8Array[] {
+    const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
+    let data = bytes
+    if (this.#rest.length > 0) {
+      data = new Uint8Array(this.#rest.length + bytes.length)
+      data.set(this.#rest, 0)
+      data.set(bytes, this.#rest.length)
+    }
+    const frames: Uint8Array[] = []
+    let at = 0
+    for (;;) {
+      let length = 0
+      let scale = 1
+      let p = at
+      let complete = false
+      while (p < data.length && p - at < LENGTH_PREFIX_BYTES_MAX) {
+        const b = data[p++] as number
+        length += (b & 0x7f) * scale
+        scale *= 128
+        if (b < 0x80) {
+          complete = true
+          break
+        }
+      }
+      if (!complete) {
+        if (p - at >= LENGTH_PREFIX_BYTES_MAX) throw new TrothError('net.too-large', `frame length prefix of more than ${LENGTH_PREFIX_BYTES_MAX} bytes`)
+        break // the prefix is not all here yet
+      }
+      if (length > this.#max) throw new TrothError('net.too-large', `frame of ${length} bytes exceeds the limit of ${this.#max}`)
+      if (data.length - p < length) break
+      frames.push(data.subarray(p, p + length))
+      at = p + length
+    }
+    this.#rest = at === data.length ? new Uint8Array(0) : data.slice(at)
+    return frames
+  }
 }
 
 export type FrameHandler = (frame: Uint8Array, from: MemberId) => void
@@ -60,39 +117,46 @@ export class Channel {
     await host.libp2p.handle(
       ch.id,
       (stream: Stream, connection: Connection) => {
-        void ch.#read(stream, connection, onFrame)
+        ch.#read(stream, connection, onFrame)
       },
       { maxInboundStreams: 4, maxOutboundStreams: 4 },
     )
     return ch
   }
 
-  async #read(stream: Stream, connection: Connection, onFrame: FrameHandler): Promise<void> {
+  #read(stream: Stream, connection: Connection, onFrame: FrameHandler): void {
     const from = this.#host.memberOf(connection.remotePeer)
     if (from === null) {
       stream.abort(new TrothError('net.refused', 'not a member'))
       return
     }
     this.#in.add(stream)
-    const lp = lpStream(stream, { maxDataLength: this.#maxFrameBytes, maxBufferSize: 2 * (this.#maxFrameBytes + 16) })
-    try {
-      for (;;) {
-        const frame = await lp.read()
+    const decoder = new FrameDecoder(this.#maxFrameBytes)
+    // Frames are cut out of each batch of bytes as it arrives, synchronously: no await per frame.
+    const onMessage = (evt: StreamMessageEvent): void => {
+      let frames: Uint8Array[]
+      try {
+        frames = decoder.push(evt.data)
+      } catch (err) {
+        if (err instanceof TrothError && err.code === 'net.too-large') this.#host.penalise(from, 'channel.too-large', PENALTY_POINTS.tooLarge)
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        return
+      }
+      for (const frame of frames) {
         try {
-          onFrame(frame.subarray(), from)
+          onFrame(frame, from)
         } catch {
           // A handler's failure is the handler's; the channel keeps reading.
         }
       }
-    } catch (err) {
-      const name = err instanceof Error ? err.name : ''
-      if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') {
-        this.#host.penalise(from, 'channel.too-large', PENALTY_POINTS.tooLarge)
-      }
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    } finally {
-      this.#in.delete(stream)
     }
+    stream.addEventListener('message', onMessage)
+    // The remote ended its side: nothing more will come on this stream.
+    stream.addEventListener('remoteCloseWrite', () => stream.abort(new Error('channel ended by the peer')), { once: true })
+    stream.addEventListener('close', () => {
+      stream.removeEventListener('message', onMessage)
+      this.#in.delete(stream)
+    }, { once: true })
   }
 
   /** Queue a frame for a peer; frames to one peer leave in order. Never throws. */

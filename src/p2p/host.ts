@@ -7,6 +7,7 @@
 import { setMaxListeners } from 'node:events'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import './lp-decoder.ts'
 import './yamux-window.ts'
 import { generateKeyPairFromSeed, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
@@ -103,8 +104,27 @@ export type HostServices = {
   pubsub: GossipSub
 }
 
+/** How long host.peers() may reuse libp2p's list of connected peers when no connection event
+ * came (events are the rule; this bounds a missed one). */
+export const CONNECTED_PEERS_TTL_MS = 1_000
+
+/** memberIdOfPeer's answers by PeerId object (a pure function of the key; the same objects come
+ * back from the connected-peers list on every broadcast). */
+const memberIdsOfPeers = new WeakMap<PeerId, MemberId | null>()
+
 /** The MemberId of an Ed25519 PeerId; null for any other kind of key. */
 export function memberIdOfPeer(peerId: PeerId | string): MemberId | null {
+  if (typeof peerId !== 'string') {
+    const known = memberIdsOfPeers.get(peerId)
+    if (known !== undefined) return known
+    const id = memberIdOfPeerUncached(peerId)
+    memberIdsOfPeers.set(peerId, id)
+    return id
+  }
+  return memberIdOfPeerUncached(peerId)
+}
+
+function memberIdOfPeerUncached(peerId: PeerId | string): MemberId | null {
   let id: PeerId
   try {
     id = typeof peerId === 'string' ? peerIdFromString(peerId) : peerId
@@ -174,6 +194,8 @@ export class TrothHost {
   #redialTimer: ReturnType<typeof setTimeout> | null = null
   #running = false
   #isolatedUntil = 0
+  /** The connected peers as libp2p last listed them, and when (see connectedPeers()). */
+  #connected: { peers: PeerId[]; at: number } | null = null
 
   /** Use createHost(). */
   constructor(init: {
@@ -204,6 +226,11 @@ export class TrothHost {
     this.#redialIntervalMs = init.redialIntervalMs
     this.#redialBackoffMsMax = init.redialBackoffMsMax
     this.#dialTimeoutMs = init.dialTimeoutMs
+    const forget = (): void => {
+      this.#connected = null
+    }
+    this.libp2p.addEventListener('connection:open', forget)
+    this.libp2p.addEventListener('connection:close', forget)
   }
 
   get started(): boolean {
@@ -255,11 +282,24 @@ export class TrothHost {
   /** MemberIds of the peers with an open connection, sorted. */
   peers(): MemberId[] {
     const ids = new Set<MemberId>()
-    for (const peer of this.libp2p.getPeers()) {
+    for (const peer of this.#connectedPeers()) {
       const id = this.memberOf(peer)
       if (id !== null) ids.add(id)
     }
     return [...ids].sort()
+  }
+
+  /**
+   * libp2p's getPeers() builds its answer through the peers' string forms and parses each back
+   * (base58): at 16 nodes, a consensus broadcast spent more time there than in sending. Keep its
+   * list until a connection opens or closes, and at most CONNECTED_PEERS_TTL_MS in any case.
+   */
+  #connectedPeers(): PeerId[] {
+    const now = Date.now()
+    if (this.#connected === null || now - this.#connected.at > CONNECTED_PEERS_TTL_MS || now < this.#connected.at) {
+      this.#connected = { peers: this.libp2p.getPeers(), at: now }
+    }
+    return this.#connected.peers
   }
 
   /** An admitted member that is not serving a ban. */

@@ -98,6 +98,20 @@ describe('connecting', () => {
     expect(await b.host.ping(c.memberId)).toBeGreaterThanOrEqual(0)
   })
 
+  test('the list of peers follows connections as they open and close, at once', async () => {
+    const a = await hosts.make(1)
+    const b = await hosts.make(2, { bootstrap: a.host.addrs() })
+    const c = await hosts.make(3)
+    await waitFor(() => b.host.peers().length === 1, 'b to connect to a')
+    expect(b.host.peers()).toEqual([a.memberId]) // listed, and kept
+    // A new connection shows in the very next call (dial() resolves once it is open).
+    await b.host.dial(c.host.addrs()[0] as string)
+    expect(b.host.peers()).toEqual([a.memberId, c.memberId].sort())
+    // isolate() resolves once b's connections are closed: the next call lists none.
+    await b.host.isolate(60_000)
+    expect(b.host.peers()).toEqual([])
+  })
+
   test('a bootstrap peer that restarts is redialled', async () => {
     const a = await hosts.make(1)
     const addr = a.host.addrs()[0] as string
