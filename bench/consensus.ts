@@ -84,6 +84,17 @@ class Group {
     return this.daemons[0]!.store.state.epoch.number
   }
 
+  /** Frames the daemons sent on their direct channels (consensus, entries). */
+  frames(): { consensus: number; entry: number } {
+    let consensus = 0
+    let entry = 0
+    for (const d of this.daemons) {
+      consensus += d.channel?.stats.framesOut ?? 0
+      entry += d.entryChannel?.stats.framesOut ?? 0
+    }
+    return { consensus, entry }
+  }
+
   /** Submit at `rate` per second for `secs`, starting at wall time `startAt`; then wait 2 s. */
   async submit(rate: number, secs: number, startAt: number): Promise<{ submitted: number; finality: number[]; cpuMs: number; elapsed: number }> {
     for (const d of this.daemons) d.replica.finality.length = 0
@@ -124,7 +135,7 @@ async function child(): Promise<void> {
         g = new Group(m.dir, fromHex(m.genesis), m.seeds.map(fromHex))
         process.send!({ addrs: await g.start(m.indices, m.bootstrap) })
       } else if (m.t === 'probe') {
-        process.send!({ minHeight: g!.minHeight(), peersMin: g!.peersMin(), view: g!.view(), epoch: g!.epoch() })
+        process.send!({ minHeight: g!.minHeight(), peersMin: g!.peersMin(), view: g!.view(), epoch: g!.epoch(), frames: g!.frames() })
       } else if (m.t === 'submit') {
         process.send!(await g!.submit(m.rate, m.seconds, m.startAt))
       } else {
@@ -163,11 +174,12 @@ async function run(n: number): Promise<void> {
   const local = p === 1 ? new Group(dir, genesis, seeds) : null
   const remotes = p === 1 ? [] : shares.map(() => new Remote())
   try {
-    type Probe = { minHeight: number; peersMin: number; view: number; epoch: number }
+    type Probe = { minHeight: number; peersMin: number; view: number; epoch: number; frames: { consensus: number; entry: number } }
     const probe = async (): Promise<Probe> => {
-      if (local !== null) return { minHeight: local.minHeight(), peersMin: local.peersMin(), view: local.view(), epoch: local.epoch() }
+      if (local !== null) return { minHeight: local.minHeight(), peersMin: local.peersMin(), view: local.view(), epoch: local.epoch(), frames: local.frames() }
       const all = await Promise.all(remotes.map((r) => r.ask<Probe>({ t: 'probe' })))
-      return { minHeight: Math.min(...all.map((a) => a.minHeight)), peersMin: Math.min(...all.map((a) => a.peersMin)), view: all[0]!.view, epoch: all[0]!.epoch }
+      const sum = (k: 'consensus' | 'entry'): number => all.reduce((s, a) => s + a.frames[k], 0)
+      return { minHeight: Math.min(...all.map((a) => a.minHeight)), peersMin: Math.min(...all.map((a) => a.peersMin)), view: all[0]!.view, epoch: all[0]!.epoch, frames: { consensus: sum('consensus'), entry: sum('entry') } }
     }
     let addrs: string[] = []
     if (local !== null) addrs = await local.start(shares[0]!, [])
@@ -193,6 +205,7 @@ async function run(n: number): Promise<void> {
       `nodes=${n} procs=${p} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
         `max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
         `views=${Number.isNaN(views) ? 'n/a' : views} cpu_ms_per_view=${Number.isNaN(views) || views === 0 ? 'n/a' : (cpuMs / views).toFixed(0)} cpu_ms_per_block=${blocks > 0 ? (cpuMs / blocks).toFixed(0) : 'n/a'} cpu_per_wall=${(cpuMs / 1000 / elapsed).toFixed(2)} ` +
+        `frames_per_block=${blocks > 0 ? ((after.frames.consensus - before.frames.consensus) / blocks).toFixed(0) : 'n/a'}+${blocks > 0 ? ((after.frames.entry - before.frames.entry) / blocks).toFixed(0) : 'n/a'} (consensus+entries, all nodes) ` +
         `peers_min=${before.peersMin}/${after.peersMin} (of ${n - 1}, at start/end) load=${(await import('node:os')).loadavg()[0]!.toFixed(2)}`,
     )
   } finally {

@@ -5,6 +5,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { ChannelStats } from '../p2p/channel.ts'
 import type { Daemon } from './daemon.ts'
 
 /** Submit-to-final latency buckets (seconds): finality is meant to be below human perception. */
@@ -89,6 +90,28 @@ export class NodeMetrics {
     dutyCounter('troth_duties_done_total', 'Audit duties this member did, as settled at epoch closes', () => me().dutiesDone)
     dutyCounter('troth_duties_missed_total', 'Audit duties this member missed, as settled at epoch closes', () => me().dutiesMissed)
     new Gauge({ name: 'troth_standing_permille', help: 'This member\'s standing (0..1000)', registers, collect() { this.set(d.store.state.members.get(d.id)?.standing.score ?? 0) } })
+    // Direct channels (consensus messages, own entries): frames and bytes each way, and drops.
+    const channels = (): Array<[string, ChannelStats | null]> => [['consensus', d.channel?.stats ?? null], ['entry', d.entryChannel?.stats ?? null]]
+    const channelCounter = (name: string, help: string, labelNames: string[], fields: Array<[keyof ChannelStats, Record<string, string>]>): void => {
+      const last = new Map<string, number>()
+      const c = new Counter({ name, help, labelNames, registers, collect() {
+        for (const [channel, stats] of channels()) {
+          for (const [field, extra] of fields) {
+            const key = `${channel}/${field}`
+            const now = stats?.[field] ?? 0
+            const before = last.get(key) ?? 0
+            // A channel's counts only grow; a smaller one is a new channel, counted from zero.
+            const delta = now >= before ? now - before : now
+            if (delta > 0) c.inc({ channel, ...extra }, delta)
+            last.set(key, now)
+          }
+        }
+      } })
+      for (const [channel] of channels()) for (const [, extra] of fields) c.inc({ channel, ...extra }, 0)
+    }
+    channelCounter('troth_channel_frames_total', 'Frames over the direct channels, by channel and direction', ['channel', 'direction'], [['framesOut', { direction: 'out' }], ['framesIn', { direction: 'in' }]])
+    channelCounter('troth_channel_bytes_total', 'Frame bytes over the direct channels, by channel and direction', ['channel', 'direction'], [['bytesOut', { direction: 'out' }], ['bytesIn', { direction: 'in' }]])
+    channelCounter('troth_channel_dropped_total', 'Frames not sent on a direct channel (queue full, peer unreachable, write failed, too large)', ['channel'], [['dropped', {}]])
     new Gauge({ name: 'troth_store_bytes', help: 'Bytes in the data directory (ledger, WAL, chunks)', registers, async collect() {
       const now = Date.now()
       if (now - self.storeBytes.at > STORE_SIZE_CACHE_MS) self.storeBytes = { at: now, value: await dirBytes(data) }

@@ -98,8 +98,20 @@ interface Outbound {
   pumping: boolean
 }
 
+/** What went through a channel since it opened (metrics, benches). */
+export interface ChannelStats {
+  framesOut: number
+  bytesOut: number
+  framesIn: number
+  bytesIn: number
+  /** Frames not sent: the peer's queue was full, the peer was unreachable, a write failed, or
+   * the frame was over the limit. */
+  dropped: number
+}
+
 export class Channel {
   readonly id: string
+  readonly stats: ChannelStats = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, dropped: 0 }
   readonly #host: TrothHost
   readonly #maxFrameBytes: number
   readonly #out = new Map<MemberId, Outbound>()
@@ -143,6 +155,8 @@ export class Channel {
         return
       }
       for (const frame of frames) {
+        this.stats.framesIn++
+        this.stats.bytesIn += frame.length
         try {
           onFrame(frame, from)
         } catch {
@@ -161,13 +175,20 @@ export class Channel {
 
   /** Queue a frame for a peer; frames to one peer leave in order. Never throws. */
   send(to: MemberId, frame: Uint8Array): void {
-    if (this.#closed || frame.length > this.#maxFrameBytes) return
+    if (this.#closed) return
+    if (frame.length > this.#maxFrameBytes) {
+      this.stats.dropped++
+      return
+    }
     let o = this.#out.get(to)
     if (o === undefined) {
       o = { lp: null, stream: null, queue: [], pumping: false }
       this.#out.set(to, o)
     }
-    if (o.queue.length >= CHANNEL_QUEUE_MAX) return
+    if (o.queue.length >= CHANNEL_QUEUE_MAX) {
+      this.stats.dropped++
+      return
+    }
     o.queue.push(frame)
     if (o.pumping) return
     // Start writing after the current task: the frames a caller sends in one go (a certificate
@@ -185,6 +206,7 @@ export class Channel {
             o.stream = stream
             o.lp = lpStream(stream, { maxDataLength: this.#maxFrameBytes })
           } catch {
+            this.stats.dropped += o.queue.length
             o.queue.length = 0 // peer unreachable now: drop what waited (the protocol retries)
             return
           }
@@ -196,7 +218,10 @@ export class Channel {
         const frames = takeBatch(o.queue, this.#maxFrameBytes / 2)
         try {
           await o.lp.writeV(frames)
+          this.stats.framesOut += frames.length
+          for (const f of frames) this.stats.bytesOut += f.length
         } catch {
+          this.stats.dropped += frames.length
           o.stream?.abort(new Error('channel write failed'))
           o.lp = null
           o.stream = null

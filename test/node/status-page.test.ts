@@ -18,6 +18,7 @@ const SERIES = [
   'troth_finalized_height', 'troth_epoch', 'troth_view', 'troth_log_size', 'troth_peers', 'troth_members',
   'troth_mempool_entries', 'troth_finalized_entries_total', 'troth_duties_done_total', 'troth_duties_missed_total',
   'troth_standing_permille', 'troth_store_bytes',
+  'troth_channel_frames_total', 'troth_channel_bytes_total', 'troth_channel_dropped_total',
 ]
 
 /**

@@ -43,7 +43,7 @@ describe('TCP write coalescing', () => {
     const b = await hosts.make(2, { bootstrap: a.host.addrs() })
     await waitFor(() => b.host.peers().includes(a.memberId), 'b connected to a')
     const got: number[] = []
-    await Channel.open(a.host, 'lone', 1024, (frame) => got.push(frame[0] as number))
+    const inbound = await Channel.open(a.host, 'lone', 1024, (frame) => got.push(frame[0] as number))
     const out = await Channel.open(b.host, 'lone', 1024, () => undefined)
     out.send(a.memberId, Uint8Array.of(255)) // opens the stream
     await waitFor(() => got.length === 1, 'the first frame')
@@ -59,6 +59,19 @@ describe('TCP write coalescing', () => {
     // Coalesced: one per frame, plus the receiver's occasional window update.
     expect(writes).toBeGreaterThanOrEqual(N)
     expect(writes).toBeLessThan(1.25 * N)
+    // The channels count what went through them.
+    expect(out.stats).toEqual({ framesOut: N + 1, bytesOut: 1 + 4 * N, framesIn: 0, bytesIn: 0, dropped: 0 })
+    expect(inbound.stats).toEqual({ framesOut: 0, bytesOut: 0, framesIn: N + 1, bytesIn: 1 + 4 * N, dropped: 0 })
+    // A frame over the limit is not sent, and counted as dropped; so is what waited for a peer
+    // that cannot be reached.
+    out.send(a.memberId, new Uint8Array(1025))
+    expect(out.stats.dropped).toBe(1)
+    await a.host.stop()
+    await waitFor(() => !b.host.peers().includes(a.memberId), 'b to see a gone')
+    out.send(a.memberId, Uint8Array.of(1))
+    out.send(a.memberId, Uint8Array.of(2))
+    await waitFor(() => out.stats.dropped === 3, 'the unreachable peer\'s frames dropped')
+    expect(out.stats.framesOut).toBe(N + 1)
   })
 
   test('a burst, with frames of many segments, arrives whole and in order', async () => {
