@@ -167,10 +167,15 @@ export class Channel {
     stream.addEventListener('message', onMessage)
     // The remote ended its side: nothing more will come on this stream.
     stream.addEventListener('remoteCloseWrite', () => stream.abort(new Error('channel ended by the peer')), { once: true })
-    stream.addEventListener('close', () => {
+    const done = (): void => {
       stream.removeEventListener('message', onMessage)
       this.#in.delete(stream)
-    }, { once: true })
+    }
+    stream.addEventListener('close', done, { once: true })
+    // Already over before we listened: what it buffered is handed on first (in a microtask the
+    // 'message' listener queued), then it ends.
+    if (stream.status !== 'open' && stream.status !== 'closing') done()
+    else if (stream.remoteWriteStatus === 'closed') queueMicrotask(() => stream.abort(new Error('channel ended by the peer')))
   }
 
   /** Queue a frame for a peer; frames to one peer leave in order. Never throws. */
