@@ -8,8 +8,9 @@
 // Short form in CI. PERTURB_LONG=1 runs the long form: at least 100 kill -9 restarts.
 
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
@@ -77,6 +78,10 @@ describe('perturbation: kill -9, pause, disconnect, restart, slow disk', () => {
   it('the logs agree, no acknowledged entry is lost, no vote is doubled, and the network recovers in bounded time', async () => {
     onTestFailed(() => {
       console.error(`heights ${JSON.stringify(c.heights(NODES))}`)
+      // Whole logs for the post-mortem (the lines below are only each node's last ones).
+      const logs = mkdtempSync(join(tmpdir(), 'troth-perturb-logs-'))
+      for (const m of c.members) writeFileSync(join(logs, `n${m.index}.log`), m.output)
+      console.error(`whole logs: ${logs}`)
       for (const m of c.members) console.error(`--- n${m.index}\n${m.output.split('\n').filter((l) => !/"event":"(finalized|synced|checkpoint\.fetch)/.test(l)).slice(-15).join('\n')}`)
     })
     const acked = new Map<string, number[]>() // author → acknowledged sponsorStrikeEpochs values, in order
