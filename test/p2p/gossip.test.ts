@@ -64,6 +64,12 @@ async function star(options: { a?: GossipOptions; b?: GossipOptions; c?: GossipO
   const c = await node(3, options.c ?? {}, a.host.addrs())
   await waitFor(() => a.gossip.subscribers('entries').length === 2, 'a to see both subscriptions')
   await waitFor(() => b.gossip.subscribers('entries').length === 1 && c.gossip.subscribers('entries').length === 1, 'b and c to see a')
+  // a relays to the peers of its mesh: wait until both are in it (grafted at a heartbeat), or a
+  // message a relays before then reaches c only through gossip's IHAVE, which a loaded machine
+  // can miss (a CI run lost 'one' that way).
+  const topic = gossipTopic(NET, 'entries')
+  const mesh = a.host.libp2p.services.pubsub as unknown as { getMeshPeers(topic: string): string[] }
+  await waitFor(() => mesh.getMeshPeers(topic).length === 2, 'b and c in a\'s mesh')
   return [a, b, c]
 }
 
