@@ -4,7 +4,7 @@
 // submitting node) and finalized entries per second, next to the native Ed25519 verify rate
 // measured in the same run. The daemons run in this process, or spread over P worker processes
 // with `--procs P` (one process uses one core: on a 2-core machine `--procs 2` uses both).
-// Usage: node bench/consensus.ts [N...] [--seconds S] [--procs P]
+// Usage: node bench/consensus.ts [N...] [--seconds S] [--procs P] [--relay all,collector]
 
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -24,6 +24,11 @@ const sizes = args.filter((a, i) => /^\d+$/.test(a) && !['--seconds', '--procs']
 const RATE_PER_S = Number(process.env.BENCH_RATE ?? '40')
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? '200')
 const DELTA_MS = Number(process.env.BENCH_DELTA_MS ?? '50')
+// How votes travel (docs/consensus.md "Votes through a collector"): the daemon's default, or every
+// vote to every peer, for a comparison in one run: `--relay all,collector`.
+const RELAYS = opt('--relay', 'collector').split(',') as Array<'all' | 'collector'>
+if (RELAYS.some((r) => r !== 'all' && r !== 'collector')) throw new Error('--relay: all, collector or both (comma-separated)')
+let relay: 'all' | 'collector' = RELAYS[0] as 'all' | 'collector'
 
 function verifyRate(): number {
   const seed = sha256(new Uint8Array([1]))
@@ -60,7 +65,7 @@ class Group {
       ensureDataDir(join(this.dir, `n${i}`))
       const d = await Daemon.start({
         data: join(this.dir, `n${i}`), seed: this.seeds[i] as Uint8Array, genesis: this.genesis, listen: ['/ip4/127.0.0.1/tcp/0'],
-        bootstrap: [...bootstrap, ...addrs], idleMs: IDLE_MS, deltaMs: DELTA_MS, log: () => undefined, control: false,
+        bootstrap: [...bootstrap, ...addrs], idleMs: IDLE_MS, deltaMs: DELTA_MS, relay, log: () => undefined, control: false,
       })
       this.daemons.push(d)
       addrs.push(d.host.addrs()[0] as string)
@@ -151,7 +156,7 @@ class Remote {
   private readonly proc: ChildProcess
   private readonly answers: Array<(v: unknown) => void> = []
   constructor() {
-    this.proc = fork(import.meta.filename, ['--child'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.proc = fork(import.meta.filename, ['--child', '--relay', relay], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     this.proc.on('message', (m) => this.answers.shift()?.(m))
   }
   ask<T>(req: Request): Promise<T> {
@@ -202,7 +207,7 @@ async function run(n: number): Promise<void> {
     const views = after.epoch === before.epoch ? after.view - before.view : NaN
     const blocks = after.minHeight - before.minHeight
     console.log(
-      `nodes=${n} procs=${p} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
+      `nodes=${n} procs=${p} relay=${relay} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
         `max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
         `views=${Number.isNaN(views) ? 'n/a' : views} cpu_ms_per_view=${Number.isNaN(views) || views === 0 ? 'n/a' : (cpuMs / views).toFixed(0)} cpu_ms_per_block=${blocks > 0 ? (cpuMs / blocks).toFixed(0) : 'n/a'} cpu_per_wall=${(cpuMs / 1000 / elapsed).toFixed(2)} ` +
         `frames_per_block=${blocks > 0 ? ((after.frames.consensus - before.frames.consensus) / blocks).toFixed(0) : 'n/a'}+${blocks > 0 ? ((after.frames.entry - before.frames.entry) / blocks).toFixed(0) : 'n/a'} (consensus+entries, all nodes) ` +
@@ -227,7 +232,12 @@ if (args.includes('--child')) {
     const verifies = 2 * n * (Math.floor((2 * n) / 3) + 1)
     console.log(`nodes=${n} verifications_per_view_min=${verifies} verify_ms_per_view_min=${((verifies / rate0) * 1000).toFixed(1)}`)
   }
-  for (const n of sizes.length > 0 ? sizes : [4, 16]) await run(n)
+  for (const n of sizes.length > 0 ? sizes : [4, 16]) {
+    for (const r of RELAYS) {
+      relay = r
+      await run(n)
+    }
+  }
   console.log(`ed25519_native_verify_per_s=${verifyRate()} (after)`)
   process.exit(0)
 }

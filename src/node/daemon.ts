@@ -57,6 +57,9 @@ export interface DaemonOptions {
    * 'replay' (default) every block from genesis, keeping all history; 'checkpoint' adopts a
    * peer's newest sealed checkpoint first, falling back to replay when no peer has one. */
   readonly sync?: SyncMode
+  /** How votes travel (docs/consensus.md "Votes through a collector"): 'collector' (default) or
+   * 'all' (every vote to every peer; kept for comparison in bench/consensus.ts). */
+  readonly relay?: 'all' | 'collector'
 }
 
 export const SYNC_MODES = ['replay', 'checkpoint'] as const
@@ -233,13 +236,24 @@ export class Daemon {
      * Consensus messages and own entries go straight to every connected peer over a long-lived
      * one-way stream each (one hop, one copy; gossipsub's relaying sent each message several
      * times to every node). Gossip carries them only when some validator of the epoch is out of
-     * direct reach: otherwise it would just double the work. `except`: members not to send to.
+     * direct reach: otherwise it would just double the work. `except`: members not to send to;
+     * `to`: the only members to send to (a vote for its collector, a certificate for one peer).
      */
-    const toAll = (channel: Channel | null, topic: 'consensus' | 'entries', payload: Uint8Array, except?: ReadonlySet<string>): void => {
+    const toAll = (channel: Channel | null, topic: 'consensus' | 'entries', payload: Uint8Array, except?: ReadonlySet<string>, to?: readonly string[]): void => {
       const peers = host.peers()
-      for (const peer of peers) if (except?.has(peer) !== true) channel?.send(peer, payload)
-      const connected = new Set(peers)
-      const unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id) && except?.has(v.id) !== true)
+      let unreached: boolean
+      if (to !== undefined) {
+        unreached = false
+        for (const member of to) {
+          if (member === id) continue
+          if (peers.includes(member)) channel?.send(member, payload)
+          else unreached = true
+        }
+      } else {
+        for (const peer of peers) if (except?.has(peer) !== true) channel?.send(peer, payload)
+        const connected = new Set(peers)
+        unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id) && except?.has(v.id) !== true)
+      }
       if (unreached) void gossip.publish(topic, payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
     }
     const replica = new Replica({
@@ -249,10 +263,11 @@ export class Daemon {
       timing: { leaderMs: o.idleMs + 2 * o.deltaMs, advanceMs: o.idleMs + 3 * o.deltaMs, retryMs: Math.max(100, 4 * o.deltaMs) },
       idleMs: o.idleMs,
       collectMs: 1,
+      relay: o.relay ?? 'collector',
       env: {
         now: () => Date.now(),
         wake: (at) => holder.d?.wake(at),
-        broadcast: (payload, except) => toAll(holder.d?.channel ?? null, 'consensus', payload, except),
+        broadcast: (payload, except, to) => toAll(holder.d?.channel ?? null, 'consensus', payload, except, to),
         gossipEntry: (wire) => toAll(holder.d?.entryChannel ?? null, 'entries', wire),
         request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),
         penalise: (from, reason) => host.penalise(from, reason, 10),

@@ -119,8 +119,8 @@ export interface ReplicaEnv {
   /** Call replica.onTimer(at) at (or soon after) `at`. */
   wake(at: number): void
   /** Send to every peer (directly, and by gossip to those out of reach), except the members in
-   * `except`. */
-  broadcast(payload: Uint8Array, except?: ReadonlySet<string>): void
+   * `except`; or, with `to`, only to those members (by gossip if out of reach). */
+  broadcast(payload: Uint8Array, except?: ReadonlySet<string>, to?: readonly string[]): void
   /** Gossip on the entries topic. */
   gossipEntry(wire: Uint8Array): void
   /** Ask a peer (the environment picks one, optionally a preferred member); null if none answered. */
@@ -140,6 +140,8 @@ export interface ReplicaConfig {
   readonly idleMs: number
   /** A leader with waiting entries waits this long for more before proposing. */
   readonly collectMs: number
+  /** How votes travel (EngineConfig.relay); default 'collector'. */
+  readonly relay?: 'all' | 'collector'
   /** Test-only misbehaviour (never set by peers): see test/sim. */
   readonly fault?: { readonly skipProposals?: boolean }
 }
@@ -284,6 +286,7 @@ export class Replica {
       boundaryHeight: state.epoch.startHeight + state.epoch.length - 1,
       me,
       timing: this.cfg.timing,
+      relay: this.cfg.relay ?? 'collector',
     })
     this.proposeAt = Infinity
     this.cfg.env.log('epoch.start', { epoch: state.epoch.number, height: state.meta.height, view, validator: me !== null })
@@ -496,7 +499,7 @@ export class Replica {
           await this.cfg.wal.append(a.vote)
           break
         case 'broadcast':
-          this.cfg.env.broadcast(encodeConsensus(a.msg), a.except)
+          this.cfg.env.broadcast(encodeConsensus(a.msg), a.except, a.to)
           break
         case 'timer':
           this.wake(a.at)

@@ -42,6 +42,7 @@ describe('byzantine mocks (one of four members)', () => {
     ['wrong-epoch', 'harmless'],
     ['replayer', 'harmless'],
     ['silent-leader', 'harmless'],
+    ['withholder', 'harmless'],
   ]
   it.each(cases)('%s is %s', async (kind, outcome) => {
     const sim = new Sim({ seed: 99, nodes: 4, byzantine: [{ index: 3, kind }], epochBlocks: 8 })

@@ -4,7 +4,7 @@
 import { Rng } from './rng.ts'
 import { Sim, type Byzantine } from './sim.ts'
 
-const KINDS: Byzantine[] = ['equivocator', 'double-voter', 'nullify-finalize', 'forger', 'wrong-epoch', 'replayer', 'silent-leader']
+const KINDS: Byzantine[] = ['equivocator', 'double-voter', 'nullify-finalize', 'forger', 'wrong-epoch', 'replayer', 'silent-leader', 'withholder']
 
 export interface ScenarioResult {
   readonly hash: string
@@ -27,6 +27,8 @@ export async function scenario(seed: number): Promise<ScenarioResult> {
     delayMs: [1, 5 + pick.int(40)],
     loss: pick.chance(0.5) ? pick.int(8) / 100 : 0,
     idleMs: 100 + pick.int(200),
+    // Mostly as the daemon runs; a quarter of the seeds with every vote to every peer.
+    relay: pick.chance(0.25) ? 'all' : 'collector',
   })
   await sim.startAll()
   const honest = sim.honest().map((h) => h.index)
@@ -56,7 +58,7 @@ export async function scenario(seed: number): Promise<ScenarioResult> {
     hash: sim.eventHash(),
     heights,
     grewAfterHeal: sim.minHeight() > atHeal,
-    summary: `seed ${seed}: n=${n} byz=${byzantine.map((b) => b.kind).join('+') || 'none'} heights=${heights.join(',')} healed-from=${atHeal}`,
+    summary: `seed ${seed}: n=${n} relay=${sim.opts.relay} byz=${byzantine.map((b) => b.kind).join('+') || 'none'} heights=${heights.join(',')} healed-from=${atHeal}`,
   }
 }
 

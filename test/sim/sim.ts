@@ -18,7 +18,7 @@ import {
 import { MemoryLedger } from './memory-ledger.ts'
 import { Rng } from './rng.ts'
 
-export type Byzantine = 'equivocator' | 'double-voter' | 'nullify-finalize' | 'forger' | 'wrong-epoch' | 'replayer' | 'silent-leader'
+export type Byzantine = 'equivocator' | 'double-voter' | 'nullify-finalize' | 'forger' | 'wrong-epoch' | 'replayer' | 'silent-leader' | 'withholder'
 
 export interface SimOptions {
   readonly seed: number
@@ -28,6 +28,8 @@ export interface SimOptions {
   readonly delayMs?: [number, number]
   readonly loss?: number
   readonly idleMs?: number
+  /** How votes travel (EngineConfig.relay); default 'collector', as the daemon runs. */
+  readonly relay?: 'all' | 'collector'
 }
 
 class MemoryWal implements Wal {
@@ -219,9 +221,9 @@ export class Sim {
           if (alive() && node.replica !== null) await node.replica.onTimer(at)
         })
       },
-      broadcast: (payload, except) => {
+      broadcast: (payload, except, to) => {
         if (!alive()) return
-        this.outgoing(node, payload, except)
+        this.outgoing(node, payload, except, to)
       },
       gossipEntry: (wire) => {
         if (!alive()) return
@@ -273,6 +275,7 @@ export class Sim {
       timing: { leaderMs: (this.opts.idleMs ?? 200) + 100, advanceMs: (this.opts.idleMs ?? 200) + 150, retryMs: 300 },
       idleMs: this.opts.idleMs ?? 200,
       collectMs: 2,
+      relay: this.opts.relay ?? 'collector',
       fault: node.byzantine === 'silent-leader' ? { skipProposals: true } : {},
     })
     this.record(`${index} start`)
@@ -303,7 +306,7 @@ export class Sim {
 
   // ---- byzantine behaviour, applied to what a node sends ----
 
-  private outgoing(node: SimNode, payload: Uint8Array, except?: ReadonlySet<string>): void {
+  private outgoing(node: SimNode, payload: Uint8Array, except?: ReadonlySet<string>, to?: readonly string[]): void {
     let msg
     try {
       msg = decodeConsensus(payload)
@@ -363,6 +366,14 @@ export class Sim {
           if (old !== null) this.broadcastFrom(node, encodeConsensus({ t: 'vote', vote: old }))
         }
         break
+      case 'withholder':
+        // A collector that keeps the certificates it forms from the odd-indexed nodes (and any
+        // certificate it passes on): they must get them through the fallback.
+        if (msg.t === 'cert') {
+          this.broadcastFrom(node, payload, (n) => n.index % 2 === 0 && (to === undefined || to.includes(n.id)) && except?.has(n.id) !== true)
+          return
+        }
+        break
       case 'replayer':
         if (node.seenVotes.length > 10 && this.rng.chance(0.3)) {
           const old = this.rng.pick(node.seenVotes)
@@ -372,7 +383,8 @@ export class Sim {
       default:
         break
     }
-    this.broadcastFrom(node, payload, except === undefined ? undefined : (to) => !except.has(to.id))
+    if (to !== undefined) this.broadcastFrom(node, payload, (n) => to.includes(n.id))
+    else this.broadcastFrom(node, payload, except === undefined ? undefined : (n) => !except.has(n.id))
   }
 
   // ---- checks ----

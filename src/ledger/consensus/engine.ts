@@ -37,8 +37,9 @@ export interface FinalizedBlock {
 
 export type Action =
   | { readonly type: 'persist'; readonly vote: Vote }
-  /** Send to every peer, except the validators in `except` (they have shown they need not). */
-  | { readonly type: 'broadcast'; readonly msg: ConsensusMessage; readonly except?: ReadonlySet<string> }
+  /** Send to every peer, except the validators in `except` (they have shown they need not); or,
+   * with `to`, only to those validators. */
+  | { readonly type: 'broadcast'; readonly msg: ConsensusMessage; readonly except?: ReadonlySet<string>; readonly to?: readonly string[] }
   /** Call onTimer(at) at (or after) time `at`. */
   | { readonly type: 'timer'; readonly at: number }
   /** I lead this view: call propose() when entries wait (after a short window) or when idle. */
@@ -77,6 +78,14 @@ export interface EngineConfig {
   /** This node's validator identity, or null for an observer. */
   readonly me: { readonly id: string; readonly seed: Uint8Array } | null
   readonly timing: Timing
+  /**
+   * How NOTARIZE and FINALIZE votes travel (docs/consensus.md, "Votes through a collector").
+   * 'all' (the default here): every vote to every peer, each node forms each certificate itself.
+   * 'collector': a vote of view v goes only to v's collector, the leader of v + 1, which forms the
+   * certificate and sends it to all at once; a voter that holds no certificate leaderMs after
+   * voting sends its vote to all. NULLIFY and proposals go to all either way.
+   */
+  readonly relay?: 'all' | 'collector'
 }
 
 interface KnownBlock {
@@ -131,6 +140,11 @@ export class EpochEngine {
   private readonly forwards: Array<{ readonly cert: Certificate; readonly at: number }> = []
   /** Views below this were pruned already. */
   private prunedBelow = 0
+  private readonly collect: boolean
+  /** Collector mode: own votes to send to all at `at` if their certificate has not come by then. */
+  private readonly fallbacks: Array<{ readonly vote: Vote; readonly at: number }> = []
+  /** Collector mode: by view, the signers whose NULLIFY we answered with a certificate already. */
+  private readonly answered = new Map<number, Set<string>>()
 
   constructor(cfg: EngineConfig) {
     assert(cfg.validators.totalWeight > 0, 'an epoch needs weight')
@@ -140,6 +154,7 @@ export class EpochEngine {
     this.finalizedView = cfg.genesis.view
     this.view = cfg.genesis.view
     this.finalizedHeight = cfg.genesis.state.meta.height
+    this.collect = cfg.relay === 'collector'
     assert(cfg.genesis.state.epoch.number === this.epoch, 'genesis state is in another epoch')
   }
 
@@ -157,6 +172,11 @@ export class EpochEngine {
   }
   leader(view: number): string {
     return leaderOf(this.cfg.seed, this.cfg.validators, view)
+  }
+  /** Who forms view `view`'s certificates in collector mode: the leader of the next view, which
+   * needs the notarization first to build on it. */
+  collector(view: number): string {
+    return this.leader(view + 1)
   }
   amLeader(view = this.view): boolean {
     return this.cfg.me !== null && this.leader(view) === this.cfg.me.id
@@ -370,6 +390,7 @@ export class EpochEngine {
     const out: Action[] = []
     if (this.done) return out
     this.forwardDue(now, out)
+    this.fallbackDue(now, out)
     const r = this.rec(this.view)
     if (now >= this.leaderDeadline && r.myNotarize === null) this.timeout(now, out)
     else if (now >= this.advanceDeadline) this.timeout(now, out)
@@ -380,12 +401,13 @@ export class EpochEngine {
       const entry = prev?.notarization ?? prev?.nullification ?? null
       if (entry !== null) out.push({ type: 'broadcast', msg: { t: 'cert', cert: entry } })
       this.retryAt = now + this.cfg.timing.retryMs
-    }
+    } else if (now >= this.retryAt) this.retryAt = Infinity // nothing to retry in this view
     const next = Math.min(
       r.myNotarize === null && r.myNullify === null ? this.leaderDeadline : Infinity,
       r.myNullify === null ? this.advanceDeadline : Infinity,
       this.retryAt,
       this.forwards[0]?.at ?? Infinity,
+      this.fallbacks[0]?.at ?? Infinity,
     )
     if (Number.isFinite(next) && next > now) out.push({ type: 'timer', at: next })
     return out
@@ -423,10 +445,57 @@ export class EpochEngine {
     }
   }
 
+  /** Collector mode: a vote whose certificate has not come leaderMs (idle + 2Δ) after it was
+   * sent to the collector goes to every validator (the collector may be down, slow or
+   * withholding), which form the certificate themselves. A silent collector so costs a view about
+   * what a silent leader does. (After only Δ, a busy machine whose views run past Δ turned every
+   * vote into a fallback: more frames than all-to-all.) */
+  private fallbackDue(now: number, out: Action[]): void {
+    while (this.fallbacks.length > 0 && (this.fallbacks[0] as { at: number }).at <= now) {
+      const { vote } = this.fallbacks.shift() as { vote: Vote }
+      const r = this.views.get(vote.view)
+      const held = vote.kind === 'notarize'
+        ? r?.notarization != null || r?.nullification != null || r?.finalization != null
+        : r?.finalization != null || vote.view <= this.finalizedView
+      if (held || vote.view + VIEWS_RETAINED < this.finalizedView) continue
+      const except = new Set<string>([vote.signer, this.collector(vote.view)])
+      out.push({ type: 'broadcast', msg: { t: 'vote', vote }, except })
+    }
+  }
+
+  /**
+   * Collector mode: a validator that sends us, itself, a NULLIFY for a view we have left is stuck
+   * there without the certificate that ended it (it went only from the collector, which may have
+   * kept it back): send it ours, once. Fallback NOTARIZE and FINALIZE votes are not answered: on
+   * a busy machine they come while the certificate is on its way, and n answers to each of n
+   * voters were more frames than all-to-all; a node without a parent's notarization fetches it
+   * when the next proposal needs it, and one without a finalization gets the next.
+   */
+  private answer(v: Vote, from: string | undefined, out: Action[]): void {
+    if (!this.collect || v.kind !== 'nullify' || from !== v.signer || v.view >= this.view) return
+    if (this.cfg.me !== null && v.signer === this.cfg.me.id) return
+    const r = this.views.get(v.view)
+    if (r === undefined) return
+    const cert = r.nullification ?? r.finalization ?? r.notarization
+    if (cert === null) return
+    let done = this.answered.get(v.view)
+    if (done === undefined) {
+      done = new Set()
+      this.answered.set(v.view, done)
+    }
+    if (done.has(v.signer)) return
+    done.add(v.signer)
+    out.push({ type: 'broadcast', msg: { t: 'cert', cert }, to: [v.signer] })
+  }
+
   private timeout(now: number, out: Action[]): void {
     const r = this.rec(this.view)
     if (r.myNullify !== null || r.myFinalize !== null) return
-    this.castVote(now, { kind: 'nullify', epoch: this.epoch, view: this.view, parent: 0, digest: new Uint8Array(0) }, out)
+    const view = this.view
+    this.castVote(now, { kind: 'nullify', epoch: this.epoch, view, parent: 0, digest: new Uint8Array(0) }, out)
+    // Our NULLIFY may have completed the nullification and moved us on: the retry is for a view
+    // we are still stuck in (a stale retryAt in the next view stopped its timers).
+    if (this.view !== view) return
     this.retryAt = now + this.cfg.timing.retryMs
     out.push({ type: 'timer', at: this.retryAt })
   }
@@ -441,7 +510,14 @@ export class EpochEngine {
     else if (vote.kind === 'nullify') r.myNullify = vote
     else r.myFinalize = vote
     out.push({ type: 'persist', vote })
-    out.push({ type: 'broadcast', msg: { t: 'vote', vote } })
+    if (this.collect && vote.kind !== 'nullify') {
+      // To the collector only (unless that is us), and to all later if no certificate came.
+      const collector = this.collector(vote.view)
+      if (collector !== me.id) out.push({ type: 'broadcast', msg: { t: 'vote', vote }, to: [collector] })
+      const at = now + this.cfg.timing.leaderMs
+      this.fallbacks.push({ vote, at })
+      out.push({ type: 'timer', at })
+    } else out.push({ type: 'broadcast', msg: { t: 'vote', vote } })
     this.onVote(now, vote, out, true)
   }
 
@@ -611,7 +687,10 @@ export class EpochEngine {
     if (!verified && this.redundant(v)) {
       // Unchecked, it still tells what its own signer has seen, when the signer sent it itself:
       // a member can only lie about itself that way (and only delays what it is sent).
-      if (from === v.signer) this.noteProgress(v)
+      if (from === v.signer) {
+        this.noteProgress(v)
+        this.answer(v, from, out)
+      }
       return 'ignored'
     }
     const check = verified ? 'ok' : checkVote(this.cfg.net, this.cfg.validators, v)
@@ -623,6 +702,7 @@ export class EpochEngine {
       if (r.nullification === null && this.cfg.validators.isQuorum(this.cfg.validators.weightOf(r.nullify.keys()))) {
         this.onNullification(now, makeCertificate([...r.nullify.values()]), out)
       }
+      if (!verified) this.answer(v, from, out)
       return 'ok'
     }
     const key = `${hex(v.digest)}/${v.parent}`
@@ -632,9 +712,10 @@ export class EpochEngine {
     bucket.set(key, votes)
     if (this.cfg.validators.isQuorum(this.cfg.validators.weightOf(votes.keys()))) {
       const cert = makeCertificate([...votes.values()])
-      if (v.kind === 'notarize' && r.notarization === null) this.onNotarization(now, cert, out)
-      if (v.kind === 'finalize' && r.finalization === null) this.onFinalization(now, cert, out)
+      if (v.kind === 'notarize' && r.notarization === null) this.onNotarization(now, cert, out, true)
+      if (v.kind === 'finalize' && r.finalization === null) this.onFinalization(now, cert, out, true)
     }
+    if (!verified) this.answer(v, from, out)
     return 'ok'
   }
 
@@ -669,11 +750,22 @@ export class EpochEngine {
     return 'ok'
   }
 
-  private onNotarization(now: number, c: Certificate, out: Action[]): void {
+  /** Collector mode: a certificate we formed for a view we collect goes to all at once. */
+  private sendFormed(c: Certificate, out: Action[]): boolean {
+    if (!this.collect || this.cfg.me === null || this.collector(c.view) !== this.cfg.me.id) return false
+    const except = new Set<string>([this.cfg.me.id])
+    for (const [id, last] of this.lastVoted) if (last > c.view) except.add(id)
+    out.push({ type: 'broadcast', msg: { t: 'cert', cert: c }, except })
+    return true
+  }
+
+  /** `formed`: we assembled it from votes (else it came as a certificate). */
+  private onNotarization(now: number, c: Certificate, out: Action[], formed = false): void {
     const r = this.rec(c.view)
     if (r.notarization !== null) return
     r.notarization = c
-    this.scheduleForward(now, c, out)
+    // Before our FINALIZE is persisted: the certificate needs no WAL write to leave.
+    if (!(formed && this.sendFormed(c, out)) && (!this.collect || formed)) this.scheduleForward(now, c, out)
     if (!this.blocks.has(hex(c.digest)) && hex(c.digest) !== hex(this.cfg.genesis.digest)) out.push({ type: 'fetch-block', digest: c.digest })
     // DESIGN.md §4.5: finalize only if we did not nullify this view (and saw no equivocation).
     if (r.myNullify === null && r.myFinalize === null && !r.leaderEquivocated && this.cfg.me !== null) {
@@ -692,12 +784,14 @@ export class EpochEngine {
     this.progress(now, out)
   }
 
-  private onFinalization(now: number, c: Certificate, out: Action[]): void {
+  private onFinalization(now: number, c: Certificate, out: Action[], formed = false): void {
     const r = this.rec(c.view)
     if (r.finalization !== null) return
     r.finalization = c
     // Not forwarded (but the epoch's last, in tryFinalize): nobody needs a finalization to move
-    // on, and any later one finalizes this block too.
+    // on, and any later one finalizes this block too. In collector mode, the collector sends
+    // the one it formed to all: the others learn finality from it.
+    if (formed) this.sendFormed(c, out)
     if (c.view > this.finalizedView && (this.pendingFinal === null || c.view > this.pendingFinal.view)) this.pendingFinal = c
     if (c.view >= this.view) this.enter(c.view + 1, now, out)
     this.progress(now, out)
@@ -746,6 +840,7 @@ export class EpochEngine {
     this.prunedBelow = floor
     for (const v of this.views.keys()) if (v < floor) this.views.delete(v)
     for (const v of this.seen.keys()) if (v < floor) this.seen.delete(v)
+    for (const v of this.answered.keys()) if (v < floor) this.answered.delete(v)
     for (const [d, k] of this.blocks) if (k.block.height <= this.finalizedHeight && d !== this.finalizedDigest) this.blocks.delete(d)
   }
 }
