@@ -4,7 +4,7 @@
 // submitting node) and finalized entries per second, next to the native Ed25519 verify rate
 // measured in the same run. The daemons run in this process, or spread over P worker processes
 // with `--procs P` (one process uses one core: on a 2-core machine `--procs 2` uses both).
-// Usage: node bench/consensus.ts [N...] [--seconds S] [--procs P] [--relay all,collector]
+// Usage: node bench/consensus.ts [N...] [--seconds S] [--warm S] [--procs P] [--relay all,collector]
 
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -20,10 +20,11 @@ const args = process.argv.slice(2)
 const opt = (name: string, dflt: string): string => (args.includes(name) ? (args[args.indexOf(name) + 1] as string) : dflt)
 const seconds = Number(opt('--seconds', '15'))
 const procs = Number(opt('--procs', '1'))
-const sizes = args.filter((a, i) => /^\d+$/.test(a) && !['--seconds', '--procs'].includes(args[i - 1] ?? '')).map(Number)
+const sizes = args.filter((a, i) => /^\d+$/.test(a) && !['--seconds', '--procs', '--warm'].includes(args[i - 1] ?? '')).map(Number)
 const RATE_PER_S = Number(process.env.BENCH_RATE ?? '40')
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? '200')
 const DELTA_MS = Number(process.env.BENCH_DELTA_MS ?? '50')
+const WARM_S = Number(opt('--warm', '3'))
 // How votes travel (docs/consensus.md "Votes through a collector"): the daemon's default, or every
 // vote to every peer, for a comparison in one run: `--relay all,collector`.
 const RELAYS = opt('--relay', 'collector').split(',') as Array<'all' | 'collector'>
@@ -192,6 +193,11 @@ async function run(n: number): Promise<void> {
     // Warm up: wait until every node has finalized a few blocks.
     const t0 = Date.now()
     while ((await probe()).minHeight < 5 && Date.now() - t0 < 60_000) await sleep(100)
+    // Then the same load for WARM_S seconds, not counted: the first seconds of a process are
+    // slower (JIT, connection windows), and the figures are for a node that has been running.
+    const warmAt = Date.now() + 200
+    if (local !== null) await local.submit(RATE_PER_S, WARM_S, warmAt)
+    else await Promise.all(remotes.map((r, k) => r.ask({ t: 'submit', rate: (RATE_PER_S * shares[k]!.length) / n, seconds: WARM_S, startAt: warmAt })))
     const before = await probe()
     const startAt = Date.now() + 200
     const results = local !== null

@@ -1,0 +1,79 @@
+// The vote WAL on a real file: appends run in the thread pool yet land whole and in order,
+// prune() rewrites only once old epochs' votes pile up, and what was appended loads back.
+
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { publicKeyOf } from '../../src/identity/ed25519.ts'
+import { formatMemberId } from '../../src/identity/member-id.ts'
+import { sha256 } from '../../src/ledger/hash.ts'
+import { signVote, type Vote } from '../../src/ledger/consensus/messages.ts'
+import { FileWal, WAL_PRUNE_MIN_OLD_VOTES } from '../../src/node/wal.ts'
+
+const seed = sha256(new TextEncoder().encode('wal test'))
+const id = formatMemberId(publicKeyOf(seed))
+const net = sha256(new TextEncoder().encode('net'))
+
+function vote(epoch: number, view: number): Vote {
+  return signVote(net, seed, id, { kind: 'notarize', epoch, view, parent: view - 1, digest: sha256(new Uint8Array([view & 0xff, view >> 8])) })
+}
+
+const dirs: string[] = []
+function walPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'troth-wal-'))
+  dirs.push(dir)
+  return join(dir, 'votes.wal')
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+const key = (v: Vote): string => `${v.epoch}/${v.view}`
+
+describe('vote WAL', () => {
+  it('appends started together all land, whole and in call order, and load back', async () => {
+    const path = walPath()
+    const wal = new FileWal(path)
+    await wal.load()
+    const votes = Array.from({ length: 200 }, (_, i) => vote(0, i + 1))
+    await Promise.all(votes.map((v) => wal.append(v)))
+    await wal.close()
+    const again = await new FileWal(path).load()
+    expect(again.map(key)).toEqual(votes.map(key))
+  })
+
+  it('prune keeps old epochs until enough pile up, then rewrites the file with the current ones only', async () => {
+    const path = walPath()
+    const wal = new FileWal(path)
+    await wal.load()
+    for (let i = 1; i <= 10; i++) await wal.append(vote(0, i))
+    await wal.append(vote(1, 1))
+    const before = statSync(path).size
+    await wal.prune(1)
+    expect(statSync(path).size).toBe(before) // 10 old votes: not worth three syncs
+    expect((await new FileWal(path).load()).length).toBe(11)
+
+    const old = Array.from({ length: WAL_PRUNE_MIN_OLD_VOTES }, (_, i) => vote(1, i + 2))
+    await Promise.all(old.map((v) => wal.append(v)))
+    await wal.append(vote(2, 1))
+    await wal.prune(2)
+    const kept = await new FileWal(path).load()
+    expect(kept.map(key)).toEqual(['2/1'])
+    // Appends after a prune go to the new file.
+    await wal.append(vote(2, 2))
+    await wal.close()
+    expect((await new FileWal(path).load()).map(key)).toEqual(['2/1', '2/2'])
+  })
+
+  it('prune(epoch, force) rewrites at once', async () => {
+    const path = walPath()
+    const wal = new FileWal(path)
+    await wal.load()
+    await wal.append(vote(0, 1))
+    await wal.append(vote(1, 1))
+    await wal.prune(1, true)
+    await wal.close()
+    expect((await new FileWal(path).load()).map(key)).toEqual(['1/1'])
+  })
+})
