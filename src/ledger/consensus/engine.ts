@@ -750,11 +750,18 @@ export class EpochEngine {
     return 'ok'
   }
 
-  /** Collector mode: a certificate we formed for a view we collect goes to all at once. */
+  /**
+   * Collector mode: a certificate we formed from votes goes to all at once (but those that have
+   * shown they hold it): we are its collector, or the votes were fallbacks (the collector is
+   * down or slow), and then the others need it before their advance timers end the view.
+   */
   private sendFormed(c: Certificate, out: Action[]): boolean {
-    if (!this.collect || this.cfg.me === null || this.collector(c.view) !== this.cfg.me.id) return false
+    if (!this.collect || this.cfg.me === null) return false
     const except = new Set<string>([this.cfg.me.id])
-    for (const [id, last] of this.lastVoted) if (last > c.view) except.add(id)
+    // A vote in a later view shows its signer left this one (so holds a notarization or a
+    // nullification of it), not that it holds the finalization.
+    if (c.kind !== 'finalize') for (const [id, last] of this.lastVoted) if (last > c.view) except.add(id)
+    if (c.kind === 'notarize') for (const id of this.views.get(c.view)?.finalizers ?? []) except.add(id)
     out.push({ type: 'broadcast', msg: { t: 'cert', cert: c }, except })
     return true
   }
@@ -765,7 +772,7 @@ export class EpochEngine {
     if (r.notarization !== null) return
     r.notarization = c
     // Before our FINALIZE is persisted: the certificate needs no WAL write to leave.
-    if (!(formed && this.sendFormed(c, out)) && (!this.collect || formed)) this.scheduleForward(now, c, out)
+    if (formed ? !this.sendFormed(c, out) : !this.collect) this.scheduleForward(now, c, out)
     if (!this.blocks.has(hex(c.digest)) && hex(c.digest) !== hex(this.cfg.genesis.digest)) out.push({ type: 'fetch-block', digest: c.digest })
     // DESIGN.md §4.5: finalize only if we did not nullify this view (and saw no equivocation).
     if (r.myNullify === null && r.myFinalize === null && !r.leaderEquivocated && this.cfg.me !== null) {
