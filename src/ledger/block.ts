@@ -38,8 +38,17 @@ export function encodeBlock(b: Block): Uint8Array {
   return encode(blockToCbor(b))
 }
 
+// A block is hashed at each step it passes (proposal, vote, execution, commit): keep each
+// block object's hash. Blocks are never changed in place (their fields are readonly).
+const hashes = new WeakMap<Block, Uint8Array>()
+
 export function blockHash(b: Block): Uint8Array {
-  return sha256(encodeBlock(b))
+  let h = hashes.get(b)
+  if (h === undefined) {
+    h = sha256(encodeBlock(b))
+    hashes.set(b, h)
+  }
+  return h
 }
 
 export function parseBlock(v: CborValue): Block {

@@ -171,6 +171,15 @@ describe('epochs', () => {
     }
   }, 60_000)
 
+  it('on reliable links every node seals each checkpoint from the cosignatures it got, those that came before it closed the epoch included: none has to fetch one', async () => {
+    // Wide delays: the first nodes to close an epoch cosign well before the last ones get there.
+    const sim = new Sim({ seed: 11, nodes: 4, epochBlocks: 6, delayMs: [1, 60] })
+    await run(sim, 6)
+    await sim.runFor(3000)
+    expect(sim.eventCounts.get('checkpoint.sealed') ?? 0).toBeGreaterThanOrEqual(3 * 4)
+    expect(sim.eventCounts.get('checkpoint.fetching') ?? 0).toBe(0)
+  }, 60_000)
+
   it('every epoch ends in a sealed checkpoint: cosignatures verify per C2SP (checked independently) and consecutive checkpoints are consistent', async () => {
     const sim = new Sim({ seed: 9, nodes: 4, epochBlocks: 6 })
     await run(sim, 6)

@@ -160,8 +160,13 @@ export class Sim {
     await this.runUntil(this.now + ms)
   }
 
+  /** How many times each logged event happened, by name (e.g. 'checkpoint.fetching'). */
+  readonly eventCounts = new Map<string, number>()
+
   record(line: string): void {
     this.hash.update(`${this.now} ${line}\n`)
+    const name = line.split(' ')[1]
+    if (name !== undefined) this.eventCounts.set(name, (this.eventCounts.get(name) ?? 0) + 1)
     // SIM_TRACE=<prefix> prints the events that start with it (e.g. "1 " for node 1's): debugging.
     if (TRACE !== undefined && line.startsWith(TRACE)) console.log(this.now, line.slice(0, 300))
   }

@@ -141,6 +141,7 @@ export class EpochEngine {
   /** Views below this were pruned already. */
   private prunedBelow = 0
   private readonly collect: boolean
+  private readonly leaders = new Map<number, string>()
   /** Collector mode: own votes to send to all at `at` if their certificate has not come by then. */
   private readonly fallbacks: Array<{ readonly vote: Vote; readonly at: number }> = []
   /** Collector mode: by view, the signers whose NULLIFY we answered with a certificate already. */
@@ -171,7 +172,14 @@ export class EpochEngine {
     return this.finalizedView
   }
   leader(view: number): string {
-    return leaderOf(this.cfg.seed, this.cfg.validators, view)
+    // Asked several times per message (a hash and a CBOR encoding each): kept for the views in
+    // play, which prune() trims; a view far from ours (a peer's junk) is computed, not kept.
+    const near = view >= this.prunedBelow && view <= this.view + VIEWS_AHEAD_MAX + 1
+    const hit = near ? this.leaders.get(view) : undefined
+    if (hit !== undefined) return hit
+    const id = leaderOf(this.cfg.seed, this.cfg.validators, view)
+    if (near) this.leaders.set(view, id)
+    return id
   }
   /** Who forms view `view`'s certificates in collector mode: the leader of the next view, which
    * needs the notarization first to build on it. */
@@ -848,6 +856,7 @@ export class EpochEngine {
     for (const v of this.views.keys()) if (v < floor) this.views.delete(v)
     for (const v of this.seen.keys()) if (v < floor) this.seen.delete(v)
     for (const v of this.answered.keys()) if (v < floor) this.answered.delete(v)
+    for (const v of this.leaders.keys()) if (v < floor) this.leaders.delete(v)
     for (const [d, k] of this.blocks) if (k.block.height <= this.finalizedHeight && d !== this.finalizedDigest) this.blocks.delete(d)
   }
 }
