@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { troth } from '../cli/helpers.ts'
+import { troth, trothAsync } from '../cli/helpers.ts'
 import { Cluster } from './cluster.ts'
 
 interface SnapshotRow { root: string; name: string; size: number; chunks: number; submitter: string; replicas: Array<{ id: string; since: number }>; holding: string }
@@ -46,11 +46,18 @@ describe('obligations on five nodes', () => {
   const diagnostics = (): string =>
     c.members.map((m) => `n${m.index} ${m.id}: ${m.output.split('\n').filter((l) => /"event":"(penalty|audit\.attempt-failed|audit\.reported|mempool\.dropped)"/.test(l)).slice(-12).join('\n')}`).join('\n')
   const holders = (i: number): string[] => (snapshots(i).find((s) => s.root === root)?.replicas ?? []).map((r) => r.id)
+  // The same reads for the conditions c.until() polls, straight from the nodes' control ports
+  // (Cluster.peek: the answers the CLI prints) rather than a CLI process per look; what the test
+  // asserts once a wait is over is still read through the CLI.
+  const peekSnapshots = async (i: number): Promise<SnapshotRow[]> => (await c.peek<{ snapshots: SnapshotRow[] }>(i, '/snapshots'))?.snapshots ?? []
+  const peekMember = async (i: number, id: string): Promise<MemberRow | undefined> => (await c.peek<{ members: MemberRow[] }>(i, '/members'))?.members.find((m) => m.id === id)
+  const peekHolders = async (i: number): Promise<string[]> => ((await peekSnapshots(i)).find((s) => s.root === root)?.replicas ?? []).map((r) => r.id)
+  const peekEpoch = async (i: number): Promise<number> => (await c.peekStatus(i))?.epoch ?? 0
 
   beforeAll(async () => {
     // 40 blocks at 250 ms idle: epochs of about 10 s, long enough that a stop and restart under a
     // loaded CI machine (the fetch with the submitter stopped) spans at most two epochs.
-    c = new Cluster(5, POLICY, 250)
+    c = await Cluster.create(5, POLICY, 250)
     await c.startAll()
     file = join(c.dir, 'twenty.bin')
     writeFileSync(file, randomBytes(20 * MiB))
@@ -67,18 +74,25 @@ describe('obligations on five nodes', () => {
     root = out.root
     replicas = holders(0)
     expect(replicas).toHaveLength(3)
-    await c.until('every replica holds the snapshot', () => replicas.every((id) => snapshots(idx(id)).find((s) => s.root === root)?.holding === 'complete'), 90_000)
+    // Hostile or mistaken input is refused with a clear message, and the node keeps running
+    // (asked while the replicas fetch, checked below).
+    const refusals = Promise.all([
+      trothAsync(['seal', join(c.dir, 'no-such-file'), '--data', c.members[0]!.data]),
+      trothAsync(['fetch', 'ab'.repeat(32), '--out', join(c.dir, 'x.bin'), '--data', c.members[1]!.data]),
+      trothAsync(['fetch', 'not-a-root', '--out', join(c.dir, 'y.bin'), '--data', c.members[1]!.data]),
+    ])
+    const holding = async (id: string): Promise<boolean> => (await peekSnapshots(idx(id))).find((s) => s.root === root)?.holding === 'complete'
+    await c.until('every replica holds the snapshot', async () => (await Promise.all(replicas.map(holding))).every(Boolean), 90_000)
+    expect(replicas.map((id) => snapshots(idx(id)).find((s) => s.root === root)?.holding)).toEqual(['complete', 'complete', 'complete'])
     for (let i = 0; i < 5; i++) {
       const id = c.members[i]!.id
       // From the stores themselves: 80 chunk files on each replica (and the submitter), none elsewhere.
       expect(chunkFiles(i).length, `node ${i}`).toBe(replicas.includes(id) || i === 0 ? 80 : 0)
     }
-    // Hostile or mistaken input is refused with a clear message, and the node keeps running.
-    const missing = troth(['seal', join(c.dir, 'no-such-file'), '--data', c.members[0]!.data])
+    const [missing, unknown, notRoot] = await refusals
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/no-such-file/)])
-    const unknown = troth(['fetch', 'ab'.repeat(32), '--out', join(c.dir, 'x.bin'), '--data', c.members[1]!.data])
     expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringMatching(/no sealed snapshot/)])
-    expect(troth(['fetch', 'not-a-root', '--out', join(c.dir, 'x.bin'), '--data', c.members[1]!.data]).code).toBe(2)
+    expect(notRoot.code).toBe(2)
     await c.stop(0)
     const reader = [1, 2, 3, 4].find((i) => !replicas.includes(c.members[i]!.id)) ?? 1
     const back = join(c.dir, 'back.bin')
@@ -96,7 +110,7 @@ describe('obligations on five nodes', () => {
     await c.stop(r)
     await new Promise((res) => setTimeout(res, 3000))
     await c.start(r)
-    await c.until('the window has passed', () => (c.status(0)?.epoch ?? 0) >= e0 + POLICY.dutyWindowEpochs + 1, 180_000)
+    await c.until('the window has passed', async () => (await peekEpoch(0)) >= e0 + POLICY.dutyWindowEpochs + 1, 180_000)
     const m = member(0, c.members[r]!.id)!
     expect(m.status, `${m.exileReason}\n${diagnostics()}`).toBe('active')
     expect(members(0).filter((x) => x.status !== 'active').map((x) => `${x.id}: ${x.exileReason}`), diagnostics()).toEqual([])
@@ -113,7 +127,7 @@ describe('obligations on five nodes', () => {
     const duties = c.json<{ audits: Array<{ state: string }> }>(skipper, 'duties')
     expect(duties).not.toBeNull()
     for (const a of duties!.audits) expect(a.state).toMatch(/^(skipped \(test switch\)|reported )/)
-    await c.until('the skipper exiled by the protocol', () => member(0, skipperId)?.status === 'exiled', 240_000)
+    await c.until('the skipper exiled by the protocol', async () => (await peekMember(0, skipperId))?.status === 'exiled', 240_000)
     // Nobody else: the honest members did their duties.
     expect(members(0).filter((x) => x.status !== 'active' && x.id !== skipperId).map((x) => `${x.id}: ${x.exileReason}`), diagnostics()).toEqual([])
     const m = member(0, skipperId)!
@@ -121,16 +135,18 @@ describe('obligations on five nodes', () => {
     expect(m.dutiesMissed).toBeGreaterThanOrEqual(4)
     // Refused: nobody keeps a connection to it, and it cannot make one.
     const others = [0, 1, 2, 3, 4].filter((i) => i !== skipper)
-    await c.until('no connection to the exiled node', () => others.every((i) => !(c.status(i)?.peers ?? [skipperId]).includes(skipperId)) && (c.status(skipper)?.peers.length ?? 1) === 0, 60_000)
+    const peers = async (i: number, otherwise: string[]): Promise<string[]> => (await c.peekStatus(i))?.peers ?? otherwise
+    await c.until('no connection to the exiled node', async () => (await Promise.all(others.map((i) => peers(i, [skipperId])))).every((p) => !p.includes(skipperId)) && (await peers(skipper, ['?'])).length === 0, 60_000)
     // Repaired: a new replica took its place and holds the data.
-    await c.until('the replica set repaired', () => {
-      const now = holders(0)
+    await c.until('the replica set repaired', async () => {
+      const now = await peekHolders(0)
       return now.length >= POLICY.replicationMin && !now.includes(skipperId)
     }, 60_000)
     const now = holders(0)
     const fresh = now.filter((id) => !replicas.includes(id))
     expect(fresh.length).toBeGreaterThan(0)
-    await c.until('the new replica holds the data', () => fresh.every((id) => chunkFiles(idx(id)).length === 80 && snapshots(idx(id)).find((s) => s.root === root)?.holding === 'complete'), 90_000)
+    await c.until('the new replica holds the data', async () => (await Promise.all(fresh.map(async (id) => chunkFiles(idx(id)).length === 80 && (await peekSnapshots(idx(id))).find((s) => s.root === root)?.holding === 'complete'))).every(Boolean), 90_000)
+    for (const id of fresh) expect(snapshots(idx(id)).find((s) => s.root === root)?.holding).toBe('complete')
     replicas = now
     await c.stop(skipper)
   }, 360_000)
@@ -141,7 +157,7 @@ describe('obligations on five nodes', () => {
     const dir = join(c.members[victim]!.data, 'chunks', root)
     for (const f of chunkFiles(victim)) rmSync(join(dir, f))
     expect(chunkFiles(victim)).toEqual([])
-    await c.until('the victim exiled for loss', () => member(0, victimId)?.status === 'exiled', 180_000)
+    await c.until('the victim exiled for loss', async () => (await peekMember(0, victimId))?.status === 'exiled', 180_000)
     const m = member(0, victimId)!
     expect(m.exileReason, diagnostics()).toMatch(/^loss: \d+ proven-loss strikes/)
     expect(m.strikes).toBeGreaterThanOrEqual(POLICY.lossStrikesMax)
