@@ -6,7 +6,7 @@ import { writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
-import { troth, type Run } from '../cli/helpers.ts'
+import { troth, trothAsync, type Run } from '../cli/helpers.ts'
 import { Cluster } from './cluster.ts'
 import { encode } from '../../src/ledger/encoding.ts'
 import { fromHex } from '../../src/ledger/hash.ts'
@@ -18,57 +18,70 @@ describe('membership from the CLI, through live nodes', () => {
   let c: Cluster
   let cand = -1
   const run = (i: number, args: readonly string[]): Run => troth([...args, '--data', c.members[i]!.data])
+  /** run() for commands that do not depend on each other, to be awaited together. */
+  const runAsync = (i: number, args: readonly string[]): Promise<Run> => trothAsync([...args, '--data', c.members[i]!.data])
   const statusOf = (i: number, id: string): string | undefined => c.status(i)?.members.find((m) => m.id === id)?.status
   const policyAt = (i: number, p: string): number | undefined =>
     c.json<{ params: Array<{ param: string; effective: number }> }>(i, 'policy')?.params.find((x) => x.param === p)?.effective
-  const request = (name: string, genesis: string): { id: string; file: string } => {
-    const i = c.addNode(name)
-    const file = join(c.dir, `${name}.request`)
-    const r = troth(['request', '--data', c.members[i]!.data, '--genesis', genesis, '--out', file])
-    expect(r.code, r.stderr).toBe(0)
-    return { id: c.members[i]!.id, file }
+  // The same reads for the conditions c.until() polls, straight from the nodes' control ports
+  // (Cluster.peek: the answers `troth status --json` and `troth policy --json` print), every node
+  // at once, rather than a CLI process per node and look; what the test asserts once a wait is
+  // over is still read through the CLI.
+  const peekStatusOf = async (which: readonly number[], id: string): Promise<Array<string | undefined>> =>
+    (await Promise.all(which.map((i) => c.peekStatus(i)))).map((s) => s?.members.find((m) => m.id === id)?.status)
+  const peekPolicyAt = async (which: readonly number[], p: string): Promise<Array<number | undefined>> =>
+    (await Promise.all(which.map((i) => c.peek<{ params: Array<{ param: string; effective: number }> }>(i, '/policy')))).map((v) => v?.params.find((x) => x.param === p)?.effective)
+  /** Candidates' keys (troth init) and induction requests (troth request), made side by side. */
+  const requests = async (names: readonly string[], genesis: string): Promise<Array<{ id: string; file: string }>> => {
+    const made = (await c.addNodes(names)).map((i, k) => ({ i, id: c.members[i]!.id, file: join(c.dir, `${names[k]}.request`) }))
+    const rs = await Promise.all(made.map((m) => trothAsync(['request', '--data', c.members[m.i]!.data, '--genesis', genesis, '--out', m.file])))
+    for (const r of rs) expect(r.code, r.stderr).toBe(0)
+    return made.map(({ id, file }) => ({ id, file }))
   }
+  const request = async (name: string, genesis: string): Promise<{ id: string; file: string }> => (await requests([name], genesis))[0]!
   const progresses = async (which: number[], what: string): Promise<void> => {
-    const h = Math.max(...c.heights(which))
-    await c.until(what, () => c.heights(which).every((x) => x >= h + 4), 60_000)
+    const h = Math.max(...(await c.peekHeights(which)))
+    await c.until(what, async () => (await c.peekHeights(which)).every((x) => x >= h + 4), 60_000)
   }
 
   beforeAll(async () => {
-    c = new Cluster(3, POLICY)
+    c = await Cluster.create(3, POLICY)
     await c.startAll()
-    await c.until('first blocks', () => c.heights([0, 1, 2]).every((h) => h >= 2))
+    await c.until('first blocks', async () => (await c.peekHeights([0, 1, 2])).every((h) => h >= 2))
   }, 120_000)
   afterAll(async () => {
     await c.destroy()
   })
 
   it('a candidate inits, requests, two sponsors vouch, one member objects below the objection weight: active at the next epoch everywhere, voting, listed with its sponsors', async () => {
-    const carol = request('carol', c.genesis)
+    const carol = await request('carol', c.genesis)
     cand = c.members.length - 1
     await c.start(cand)
 
     const v0 = run(0, ['induct', carol.file])
     expect(v0.code, v0.stderr).toBe(0)
     expect(v0.stdout).toMatch(new RegExp(`vouched for ${carol.id} \\(carol\\).*final at height \\d+`))
-    expect(run(1, ['induct', carol.file, '--json']).code).toBe(0)
-    const obj = run(2, ['object', carol.id, '--reason', 'I have not met her'])
+    // The second vouch and the objection, once the first vouch is final (sponsors listed in order).
+    const [v1, obj] = await Promise.all([runAsync(1, ['induct', carol.file, '--json']), runAsync(2, ['object', carol.id, '--reason', 'I have not met her'])])
+    expect(v1.code, v1.stderr).toBe(0)
     expect(obj.code, obj.stderr).toBe(0)
 
+    const listed = runAsync(0, ['inductions'])
     const open = c.json<{ inductions: Array<{ candidate: string; name: string; vouches: Array<{ id: string }>; objections: Array<{ id: string }>; vouchWeight: number; objectionWeight: number; windowClosesAt: number }> }>(0, 'inductions')
     const ind = open?.inductions.find((x) => x.candidate === carol.id)
     expect(ind, JSON.stringify(open)).toBeDefined()
     expect(ind!.vouches.map((x) => x.id)).toEqual([c.members[0]!.id, c.members[1]!.id])
     expect(ind!.objections.map((x) => x.id)).toEqual([c.members[2]!.id])
     expect(ind!.objectionWeight).toBe(1000) // below POLICY.objectionWeight
-    expect(run(0, ['inductions']).stdout).toMatch(/carol .*2\/2 n0,n1 .*1\/2 n2/)
+    expect((await listed).stdout).toMatch(/carol .*2\/2 n0,n1 .*1\/2 n2/)
 
-    await c.until('carol active on every node, her own included', () => [0, 1, 2, cand].every((i) => statusOf(i, carol.id) === 'active'), 90_000)
-    await c.until('four validators', () => [0, 1, 2, cand].every((i) => c.status(i)?.members.filter((m) => m.status === 'active').length === 4))
+    await c.until('carol active on every node, her own included', async () => (await peekStatusOf([0, 1, 2, cand], carol.id)).every((s) => s === 'active'), 90_000)
+    await c.until('four validators', async () => (await Promise.all([0, 1, 2, cand].map((i) => c.peekStatus(i)))).every((s) => s?.members.filter((m) => m.status === 'active').length === 4))
     // Her node votes: with a founder stopped, three of four validators must include her.
     await c.stop(2)
     await progresses([0, 1, cand], 'progress with n0, n1 and carol (3 of 4, so carol votes)')
     await c.start(2)
-    await c.until('n2 back', () => c.agree([0, 1, 2, cand]), 60_000)
+    await c.until('n2 back', () => c.peekAgree([0, 1, 2, cand]), 60_000)
 
     const members = c.json<{ members: Array<{ id: string; sponsors: string[]; joinedEpoch: number; status: string }> }>(1, 'members')
     const m = members?.members.find((x) => x.id === carol.id)
@@ -78,46 +91,51 @@ describe('membership from the CLI, through live nodes', () => {
   }, 300_000)
 
   it('refusals name their reason and exit non-zero: over the vouch cap, below the standing floor, expired, tampered and foreign requests', async () => {
-    const d1 = request('dan', c.genesis)
-    const d2 = request('erin', c.genesis)
-    const d3 = request('fay', c.genesis)
+    const [d1, d2, d3] = (await requests(['dan', 'erin', 'fay'], c.genesis)) as [{ id: string; file: string }, { id: string; file: string }, { id: string; file: string }]
     expect(run(0, ['induct', d1.file]).code).toBe(0)
     expect(run(0, ['induct', d2.file]).code).toBe(0)
     const cap = run(0, ['induct', d3.file])
     expect(cap.code).toBe(3)
     expect(cap.stderr).toMatch(/refused \(vouch-cap\): 2 open vouches already/)
 
-    // A newcomer's standing (standingInitial 500) is below the sponsors' floor (600).
-    const low = run(cand, ['induct', d3.file])
-    expect(low.code).toBe(3)
-    expect(low.stderr).toMatch(/refused \(standing-too-low\): standing 500 is below the floor 600/)
-
+    // The other refusals do not depend on each other (none changes the ledger): asked side by side.
     const net = c.status(0) as unknown as { net: string }
     const expired = join(c.dir, 'expired.request')
     writeFileSync(expired, encode(signedRequestToCbor(makeRequest(randomBytes(32), { net: fromHex(net.net), name: 'gus', expires: Date.now() - 60_000 }))))
-    const old = run(1, ['induct', expired])
-    expect(old.code).toBe(3)
-    expect(old.stderr).toMatch(/refused \(request-expired\)/)
-
     const tampered = join(c.dir, 'tampered.request')
     const bytes = readFileSync(d3.file)
     bytes[bytes.length - 1]! ^= 0x01 // the signature's last byte
     writeFileSync(tampered, bytes)
-    const bad = run(1, ['induct', tampered])
+    const garbage = join(c.dir, 'garbage.request')
+    writeFileSync(garbage, 'not a request')
+    const other = join(c.dir, 'other.genesis')
+    const foreign = join(c.dir, 'foreign.request')
+    const foreignInduct = async (): Promise<Run> => {
+      expect((await trothAsync(['genesis', '--name', 'other', '--founder', c.members[0]!.id, '--out', other])).code).toBe(0)
+      expect((await trothAsync(['request', '--data', c.members[c.members.length - 1]!.data, '--genesis', other, '--out', foreign])).code).toBe(0)
+      return runAsync(1, ['induct', foreign])
+    }
+    const [low, old, bad, wrong, g] = await Promise.all([
+      runAsync(cand, ['induct', d3.file]),
+      runAsync(1, ['induct', expired]),
+      runAsync(1, ['induct', tampered]),
+      foreignInduct(),
+      runAsync(1, ['induct', garbage]),
+    ])
+
+    // A newcomer's standing (standingInitial 500) is below the sponsors' floor (600).
+    expect(low.code).toBe(3)
+    expect(low.stderr).toMatch(/refused \(standing-too-low\): standing 500 is below the floor 600/)
+
+    expect(old.code).toBe(3)
+    expect(old.stderr).toMatch(/refused \(request-expired\)/)
+
     expect(bad.code).toBe(3)
     expect(bad.stderr).toMatch(/refused \(request-invalid\): request signature does not verify/)
 
-    const other = join(c.dir, 'other.genesis')
-    expect(troth(['genesis', '--name', 'other', '--founder', c.members[0]!.id, '--out', other]).code).toBe(0)
-    const foreign = join(c.dir, 'foreign.request')
-    expect(troth(['request', '--data', c.members[c.members.length - 1]!.data, '--genesis', other, '--out', foreign]).code).toBe(0)
-    const wrong = run(1, ['induct', foreign])
     expect(wrong.code).toBe(3)
     expect(wrong.stderr).toMatch(/refused \(request-wrong-net\): the request is for another network/)
 
-    const garbage = join(c.dir, 'garbage.request')
-    writeFileSync(garbage, 'not a request')
-    const g = run(1, ['induct', garbage])
     expect(g.code).toBe(1)
     expect(g.stderr).toMatch(/is not a valid induction request/)
     // Nothing refused reached the ledger: the inductions are the two open ones.
@@ -126,13 +144,13 @@ describe('membership from the CLI, through live nodes', () => {
 
   it('policy votes from several members move the effective value to the weighted median at the next epoch, and a changed vote moves it again', async () => {
     expect(policyAt(0, 'chunksPerAudit')).toBe(4) // the genesis default
-    expect(run(0, ['policy', 'vote', 'chunksPerAudit', '10']).code).toBe(0)
-    expect(run(1, ['policy', 'vote', 'chunksPerAudit', '6']).code).toBe(0)
-    expect(run(cand, ['policy', 'vote', 'chunksPerAudit', '8']).code).toBe(0)
+    // Three members vote, each through its own node, side by side.
+    const votes = await Promise.all([runAsync(0, ['policy', 'vote', 'chunksPerAudit', '10']), runAsync(1, ['policy', 'vote', 'chunksPerAudit', '6']), runAsync(cand, ['policy', 'vote', 'chunksPerAudit', '8'])])
+    for (const v of votes) expect(v.code, v.stderr).toBe(0)
     // n2 does not vote and counts at the genesis value: [4, 6, 8, 10] at equal weight → 6.
-    await c.until('6 in force everywhere', () => [0, 1, 2, cand].every((i) => policyAt(i, 'chunksPerAudit') === 6), 60_000)
+    await c.until('6 in force everywhere', async () => (await peekPolicyAt([0, 1, 2, cand], 'chunksPerAudit')).every((v) => v === 6), 60_000)
     expect(run(1, ['policy', 'vote', 'chunksPerAudit', '12']).code).toBe(0) // [4, 8, 10, 12] → 8
-    await c.until('8 in force everywhere', () => [0, 1, 2, cand].every((i) => policyAt(i, 'chunksPerAudit') === 8), 60_000)
+    await c.until('8 in force everywhere', async () => (await peekPolicyAt([0, 1, 2, cand], 'chunksPerAudit')).every((v) => v === 8), 60_000)
     const mine = c.json<{ params: Array<{ param: string; myVote: number | null; votes: number }> }>(1, 'policy')?.params.find((p) => p.param === 'chunksPerAudit')
     expect(mine).toMatchObject({ myVote: 12, votes: 3 })
     const bad = run(0, ['policy', 'vote', 'chunksPerAudit', '13'])
@@ -146,14 +164,14 @@ describe('membership from the CLI, through live nodes', () => {
     expect(run(2, ['leave']).code).toBe(2) // needs --yes
     const leave = run(2, ['leave', '--yes'])
     expect(leave.code, leave.stderr).toBe(0)
-    await c.until('n2 left on n0, n1 and carol', () => [0, 1, cand].every((i) => statusOf(i, n2) === 'left'), 60_000)
+    await c.until('n2 left on n0, n1 and carol', async () => (await peekStatusOf([0, 1, cand], n2)).every((s) => s === 'left'), 60_000)
 
     // Below the threshold: one yes of three.
     expect(run(1, ['exile', 'propose', n0, '--reason', 'a test of a weak proposal']).code).toBe(0)
     const list = JSON.parse(run(0, ['exile', 'list', '--json']).stdout) as { exiles: Array<{ member: string; passes: boolean; yesWeight: number }> }
     expect(list.exiles.find((x) => x.member === n0)).toMatchObject({ passes: false, yesWeight: 1000 })
     const epoch = c.status(0)!.epoch
-    await c.until('an epoch closes', () => (c.status(0)?.epoch ?? 0) >= epoch + 1)
+    await c.until('an epoch closes', async () => ((await c.peekStatus(0))?.epoch ?? 0) >= epoch + 1)
     expect([0, 1, cand].map((i) => statusOf(i, n0))).toEqual(['active', 'active', 'active'])
 
     // Passing: two yes of three (> 500 permille).
@@ -161,17 +179,17 @@ describe('membership from the CLI, through live nodes', () => {
     const vote = run(1, ['exile', 'vote', carol])
     expect(vote.code, vote.stderr).toBe(0)
     expect(vote.stdout).toMatch(/yes vote on the exile of .* recorded/)
-    await c.until('carol exiled on n0 and n1', () => [0, 1].every((i) => statusOf(i, carol) === 'exiled'), 60_000)
+    await c.until('carol exiled on n0 and n1', async () => (await peekStatusOf([0, 1], carol)).every((s) => s === 'exiled'), 60_000)
     expect(c.json<{ members: Array<{ id: string; exileReason: string }> }>(0, 'members')?.members.find((m) => m.id === carol)?.exileReason).toBe('vote: never met anyone')
 
     // The departed nodes are refused: the remaining two see only each other and keep finalizing.
-    await c.until('n0 and n1 connected only to each other', () => [0, 1].every((i) => (c.status(i)?.peers.length ?? -1) === 1), 30_000)
+    await c.until('n0 and n1 connected only to each other', async () => (await Promise.all([0, 1].map((i) => c.peekStatus(i)))).every((s) => (s?.peers.length ?? -1) === 1), 30_000)
     await progresses([0, 1], 'progress with the two remaining members')
     for (const i of [2, cand]) expect(c.status(i)?.peers ?? []).toEqual([])
 
     // An exiled member's vouch is refused, with the reason.
-    await c.until('carol\'s node knows she is exiled', () => statusOf(cand, carol) === 'exiled', 30_000)
-    const d = request('hal', c.genesis)
+    await c.until('carol\'s node knows she is exiled', async () => (await peekStatusOf([cand], carol))[0] === 'exiled', 30_000)
+    const d = await request('hal', c.genesis)
     const ex = run(cand, ['induct', d.file])
     expect(ex.code).toBe(3)
     expect(ex.stderr).toMatch(/refused \(author-not-active\)/)
