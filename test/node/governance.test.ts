@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { troth, trothAsync, type Run } from '../cli/helpers.ts'
-import { Cluster } from './cluster.ts'
+import { Cluster, type NodeStatus } from './cluster.ts'
 import { encode } from '../../src/ledger/encoding.ts'
 import { fromHex } from '../../src/ledger/hash.ts'
 import { makeRequest, signedRequestToCbor } from '../../src/ledger/request.ts'
@@ -20,7 +20,9 @@ describe('membership from the CLI, through live nodes', () => {
   const run = (i: number, args: readonly string[]): Run => troth([...args, '--data', c.members[i]!.data])
   /** run() for commands that do not depend on each other, to be awaited together. */
   const runAsync = (i: number, args: readonly string[]): Promise<Run> => trothAsync([...args, '--data', c.members[i]!.data])
-  const statusOf = (i: number, id: string): string | undefined => c.status(i)?.members.find((m) => m.id === id)?.status
+  /** `troth status --json` of several nodes, side by side (null where the command failed, as c.status). */
+  const statuses = async (which: readonly number[]): Promise<Array<NodeStatus | null>> =>
+    (await Promise.all(which.map((i) => runAsync(i, ['status', '--json'])))).map((r) => (r.code === 0 ? (JSON.parse(r.stdout) as NodeStatus) : null))
   const policyAt = (i: number, p: string): number | undefined =>
     c.json<{ params: Array<{ param: string; effective: number }> }>(i, 'policy')?.params.find((x) => x.param === p)?.effective
   // The same reads for the conditions c.until() polls, straight from the nodes' control ports
@@ -83,11 +85,12 @@ describe('membership from the CLI, through live nodes', () => {
     await c.start(2)
     await c.until('n2 back', () => c.peekAgree([0, 1, 2, cand]), 60_000)
 
-    const members = c.json<{ members: Array<{ id: string; sponsors: string[]; joinedEpoch: number; status: string }> }>(1, 'members')
+    const [asJson, asText] = await Promise.all([runAsync(1, ['members', '--json']), runAsync(1, ['members'])])
+    const members = asJson.code === 0 ? (JSON.parse(asJson.stdout) as { members: Array<{ id: string; sponsors: string[]; joinedEpoch: number; status: string }> }) : null
     const m = members?.members.find((x) => x.id === carol.id)
     expect(m?.sponsors).toEqual([c.members[0]!.id, c.members[1]!.id])
     expect(m?.joinedEpoch).toBeGreaterThan(0)
-    expect(run(1, ['members']).stdout).toMatch(new RegExp(`${carol.id}\\s+carol\\s+active .*epoch ${m!.joinedEpoch}\\s+n0,n1`))
+    expect(asText.stdout).toMatch(new RegExp(`${carol.id}\\s+carol\\s+active .*epoch ${m!.joinedEpoch}\\s+n0,n1`))
   }, 300_000)
 
   it('refusals name their reason and exit non-zero: over the vouch cap, below the standing floor, expired, tampered and foreign requests', async () => {
@@ -161,8 +164,8 @@ describe('membership from the CLI, through live nodes', () => {
   it('a leave and a passed exile vote take effect at the next epoch, and those nodes are refused; an exile vote below the threshold changes nothing', async () => {
     const [n0, , n2] = c.members.slice(0, 3).map((m) => m.id) as [string, string, string]
     const carol = c.members[cand]!.id
-    expect(run(2, ['leave']).code).toBe(2) // needs --yes
-    const leave = run(2, ['leave', '--yes'])
+    const [unconfirmed, leave] = await Promise.all([runAsync(2, ['leave']), runAsync(2, ['leave', '--yes'])])
+    expect(unconfirmed.code).toBe(2) // needs --yes
     expect(leave.code, leave.stderr).toBe(0)
     await c.until('n2 left on n0, n1 and carol', async () => (await peekStatusOf([0, 1, cand], n2)).every((s) => s === 'left'), 60_000)
 
@@ -172,7 +175,7 @@ describe('membership from the CLI, through live nodes', () => {
     expect(list.exiles.find((x) => x.member === n0)).toMatchObject({ passes: false, yesWeight: 1000 })
     const epoch = c.status(0)!.epoch
     await c.until('an epoch closes', async () => ((await c.peekStatus(0))?.epoch ?? 0) >= epoch + 1)
-    expect([0, 1, cand].map((i) => statusOf(i, n0))).toEqual(['active', 'active', 'active'])
+    expect((await statuses([0, 1, cand])).map((s) => s?.members.find((m) => m.id === n0)?.status)).toEqual(['active', 'active', 'active'])
 
     // Passing: two yes of three (> 500 permille).
     expect(run(0, ['exile', 'propose', carol, '--reason', 'never met anyone']).code).toBe(0)
@@ -185,7 +188,7 @@ describe('membership from the CLI, through live nodes', () => {
     // The departed nodes are refused: the remaining two see only each other and keep finalizing.
     await c.until('n0 and n1 connected only to each other', async () => (await Promise.all([0, 1].map((i) => c.peekStatus(i)))).every((s) => (s?.peers.length ?? -1) === 1), 30_000)
     await progresses([0, 1], 'progress with the two remaining members')
-    for (const i of [2, cand]) expect(c.status(i)?.peers ?? []).toEqual([])
+    for (const s of await statuses([2, cand])) expect(s?.peers ?? []).toEqual([])
 
     // An exiled member's vouch is refused, with the reason.
     await c.until('carol\'s node knows she is exiled', async () => (await peekStatusOf([cand], carol))[0] === 'exiled', 30_000)
