@@ -14,6 +14,7 @@ import { publicKeyOf, signRaw, verifyRaw } from '../src/identity/ed25519.ts'
 import { encodeGenesis } from '../src/ledger/genesis.ts'
 import { fromHex, sha256, toHex } from '../src/ledger/hash.ts'
 import { Daemon } from '../src/node/daemon.ts'
+import { relayFor } from '../src/node/replica.ts'
 import { ensureDataDir } from '../src/node/data-dir.ts'
 
 const args = process.argv.slice(2)
@@ -25,11 +26,12 @@ const RATE_PER_S = Number(process.env.BENCH_RATE ?? '40')
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? '200')
 const DELTA_MS = Number(process.env.BENCH_DELTA_MS ?? '50')
 const WARM_S = Number(opt('--warm', '3'))
-// How votes travel (docs/consensus.md "Votes through a collector"): the daemon's default, or every
-// vote to every peer, for a comparison in one run: `--relay all,collector`.
-const RELAYS = opt('--relay', 'collector').split(',') as Array<'all' | 'collector'>
-if (RELAYS.some((r) => r !== 'all' && r !== 'collector')) throw new Error('--relay: all, collector or both (comma-separated)')
-let relay: 'all' | 'collector' = RELAYS[0] as 'all' | 'collector'
+// How votes travel (docs/consensus.md "Votes through a collector"): the daemon's default ('auto',
+// by validator count), or forced, several compared in one run: `--relay all,collector`.
+type Relay = 'all' | 'collector' | 'auto'
+const RELAYS = opt('--relay', 'auto').split(',') as Relay[]
+if (RELAYS.some((r) => r !== 'all' && r !== 'collector' && r !== 'auto')) throw new Error('--relay: all, collector or auto (comma-separated for several)')
+let relay: Relay = RELAYS[0] as Relay
 
 function verifyRate(): number {
   const seed = sha256(new Uint8Array([1]))
@@ -213,7 +215,7 @@ async function run(n: number): Promise<void> {
     const views = after.epoch === before.epoch ? after.view - before.view : NaN
     const blocks = after.minHeight - before.minHeight
     console.log(
-      `nodes=${n} procs=${p} relay=${relay} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
+      `nodes=${n} procs=${p} relay=${relayFor(relay, n)} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
         `max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
         `views=${Number.isNaN(views) ? 'n/a' : views} cpu_ms_per_view=${Number.isNaN(views) || views === 0 ? 'n/a' : (cpuMs / views).toFixed(0)} cpu_ms_per_block=${blocks > 0 ? (cpuMs / blocks).toFixed(0) : 'n/a'} cpu_per_wall=${(cpuMs / 1000 / elapsed).toFixed(2)} ` +
         `frames_per_block=${blocks > 0 ? ((after.frames.consensus - before.frames.consensus) / blocks).toFixed(0) : 'n/a'}+${blocks > 0 ? ((after.frames.entry - before.frames.entry) / blocks).toFixed(0) : 'n/a'} (consensus+entries, all nodes) ` +

@@ -57,9 +57,10 @@ export interface DaemonOptions {
    * 'replay' (default) every block from genesis, keeping all history; 'checkpoint' adopts a
    * peer's newest sealed checkpoint first, falling back to replay when no peer has one. */
   readonly sync?: SyncMode
-  /** How votes travel (docs/consensus.md "Votes through a collector"): 'collector' (default) or
-   * 'all' (every vote to every peer; kept for comparison in bench/consensus.ts). */
-  readonly relay?: 'all' | 'collector'
+  /** How votes travel (docs/consensus.md "Votes through a collector"): 'auto' (default: by the
+   * epoch's validator count, RELAY_ALL_MAX_VALIDATORS), or forced 'all' / 'collector' (bench and
+   * tests compare them). */
+  readonly relay?: 'all' | 'collector' | 'auto'
 }
 
 export const SYNC_MODES = ['replay', 'checkpoint'] as const
@@ -263,7 +264,7 @@ export class Daemon {
       timing: { leaderMs: o.idleMs + 2 * o.deltaMs, advanceMs: o.idleMs + 3 * o.deltaMs, retryMs: Math.max(100, 4 * o.deltaMs) },
       idleMs: o.idleMs,
       collectMs: 1,
-      relay: o.relay ?? 'collector',
+      relay: o.relay ?? 'auto',
       env: {
         now: () => Date.now(),
         wake: (at) => holder.d?.wake(at),
