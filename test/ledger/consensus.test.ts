@@ -71,13 +71,18 @@ describe('votes and certificates', () => {
   })
 })
 
+/** The engine of people[0] in an epoch of four equal founders (leader 100 ms, advance 150 ms). */
+function engineOfFour() {
+  const state = genesisState(makeGenesis(people.slice(0, 4), { epochBlocks: 8 }))
+  const set = new ValidatorSet(0, state.epoch.validators)
+  const me = people[0]!
+  const e = new EpochEngine({ net: state.meta.net, validators: set, seed: state.epoch.seed, genesis: { digest: state.meta.lastBlock, state, view: 0 }, boundaryHeight: 8, me: { id: me.id, seed: me.seed }, timing: { leaderMs: 100, advanceMs: 150, retryMs: 100 } })
+  return { state, me, e }
+}
+
 describe('passing certificates on', () => {
   it('a nullification goes, Δ later, only to the validators that have not voted past it', () => {
-    const genesis = makeGenesis(people.slice(0, 4), { epochBlocks: 8 })
-    const state = genesisState(genesis)
-    const set = new ValidatorSet(0, state.epoch.validators)
-    const me = people[0]!
-    const e = new EpochEngine({ net: state.meta.net, validators: set, seed: state.epoch.seed, genesis: { digest: state.meta.lastBlock, state, view: 0 }, boundaryHeight: 8, me: { id: me.id, seed: me.seed }, timing: { leaderMs: 100, advanceMs: 150, retryMs: 100 } })
+    const { state, me, e } = engineOfFour()
     e.start(0)
     const nullify = (i: number, view: number) => signVote(state.meta.net, people[i]!.seed, people[i]!.id, { kind: 'nullify', epoch: 0, view, parent: 0, digest: new Uint8Array(0) })
     const sent = (actions: ReturnType<EpochEngine['onTimer']>) => actions.filter((a) => a.type === 'broadcast' && a.msg.t === 'cert')
@@ -237,11 +242,7 @@ describe('votes through a collector (relay: collector)', () => {
 
 describe('timers', () => {
   it('when our own NULLIFY completes a nullification, the next view still times out on its own timers', () => {
-    const genesis = makeGenesis(people.slice(0, 4), { epochBlocks: 8 })
-    const state = genesisState(genesis)
-    const set = new ValidatorSet(0, state.epoch.validators)
-    const me = people[0]!
-    const e = new EpochEngine({ net: state.meta.net, validators: set, seed: state.epoch.seed, genesis: { digest: state.meta.lastBlock, state, view: 0 }, boundaryHeight: 8, me: { id: me.id, seed: me.seed }, timing: { leaderMs: 100, advanceMs: 150, retryMs: 100 } })
+    const { state, e } = engineOfFour()
     const timers: number[] = []
     const take = (actions: readonly Action[]): readonly Action[] => {
       for (const a of actions) if (a.type === 'timer') timers.push(a.at)

@@ -442,14 +442,7 @@ export class EpochEngine {
   private forwardDue(now: number, out: Action[]): void {
     while (this.forwards.length > 0 && (this.forwards[0] as { at: number }).at <= now) {
       const { cert } = this.forwards.shift() as { cert: Certificate }
-      const r = this.views.get(cert.view)
-      const except = new Set<string>()
-      for (const v of this.cfg.validators.list) {
-        if (this.cfg.me !== null && v.id === this.cfg.me.id) except.add(v.id)
-        else if ((this.lastVoted.get(v.id) ?? 0) > cert.view) except.add(v.id)
-        else if (cert.kind === 'notarize' && r?.finalizers.has(v.id) === true) except.add(v.id)
-      }
-      out.push({ type: 'broadcast', msg: { t: 'cert', cert }, except })
+      out.push({ type: 'broadcast', msg: { t: 'cert', cert }, except: this.holders(cert) })
     }
   }
 
@@ -695,10 +688,7 @@ export class EpochEngine {
     if (!verified && this.redundant(v)) {
       // Unchecked, it still tells what its own signer has seen, when the signer sent it itself:
       // a member can only lie about itself that way (and only delays what it is sent).
-      if (from === v.signer) {
-        this.noteProgress(v)
-        this.answer(v, from, out)
-      }
+      if (from === v.signer) this.noteProgress(v)
       return 'ignored'
     }
     const check = verified ? 'ok' : checkVote(this.cfg.net, this.cfg.validators, v)
@@ -723,7 +713,6 @@ export class EpochEngine {
       if (v.kind === 'notarize' && r.notarization === null) this.onNotarization(now, cert, out, true)
       if (v.kind === 'finalize' && r.finalization === null) this.onFinalization(now, cert, out, true)
     }
-    if (!verified) this.answer(v, from, out)
     return 'ok'
   }
 
@@ -765,13 +754,19 @@ export class EpochEngine {
    */
   private sendFormed(c: Certificate, out: Action[]): boolean {
     if (!this.collect || this.cfg.me === null) return false
-    const except = new Set<string>([this.cfg.me.id])
-    // A vote in a later view shows its signer left this one (so holds a notarization or a
-    // nullification of it), not that it holds the finalization.
+    out.push({ type: 'broadcast', msg: { t: 'cert', cert: c }, except: this.holders(c) })
+    return true
+  }
+
+  /** Who need not be sent certificate `c`: us, and the validators that have shown they hold it.
+   * A vote in a later view shows its signer left `c`'s view (so holds a notarization or a
+   * nullification of it), not that it holds the finalization; a FINALIZE shows the notarization. */
+  private holders(c: Certificate): Set<string> {
+    const except = new Set<string>()
+    if (this.cfg.me !== null) except.add(this.cfg.me.id)
     if (c.kind !== 'finalize') for (const [id, last] of this.lastVoted) if (last > c.view) except.add(id)
     if (c.kind === 'notarize') for (const id of this.views.get(c.view)?.finalizers ?? []) except.add(id)
-    out.push({ type: 'broadcast', msg: { t: 'cert', cert: c }, except })
-    return true
+    return except
   }
 
   /** `formed`: we assembled it from votes (else it came as a certificate). */
