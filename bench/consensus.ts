@@ -168,7 +168,10 @@ class Remote {
       this.proc.send(req)
     })
   }
-  kill(): void {
+  /** After 'stop': let the worker exit by itself (it writes its --cpu-prof profile then), for at
+   * most 10 s, then make sure it is gone. */
+  async kill(): Promise<void> {
+    if (this.proc.exitCode === null) await Promise.race([new Promise((r) => this.proc.once('exit', r)), sleep(10_000)])
     this.proc.kill('SIGKILL')
   }
 }
@@ -224,7 +227,7 @@ async function run(n: number): Promise<void> {
   } finally {
     if (local !== null) await local.stop()
     await Promise.all(remotes.map((r) => Promise.race([r.ask({ t: 'stop' }), sleep(10_000)])))
-    for (const r of remotes) r.kill()
+    await Promise.all(remotes.map((r) => r.kill()))
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -207,10 +207,14 @@ export class Replica {
   private future: Array<{ bytes: Uint8Array; from: string }> = []
   private queue: Promise<void> = Promise.resolve()
   private proposeAt = Infinity
+  /** When we became leader of the current view (the 'lead' action): an empty block waits idleMs from then. */
+  private leadSince = 0
   private wakes = new Set<number>()
   private syncing = false
   /** Durable commits, in order; and the head they will reach (ahead of the store meanwhile). */
   private commits: Promise<void> = Promise.resolve()
+  /** Checkpoint cosigning, epoch after epoch, beside the queue (nextEpoch). Never rejects. */
+  private cosigning: Promise<void> = Promise.resolve()
   private headHeight = -1
   private headHash: Uint8Array = new Uint8Array(0)
   private fetchingCerts = false
@@ -277,7 +281,10 @@ export class Replica {
   }
 
   stop(): Promise<void> {
-    const done = this.run(() => this.commits)
+    const done = this.run(async () => {
+      await this.commits
+      await this.cosigning
+    })
     this.stopped = true
     return done
   }
@@ -468,6 +475,17 @@ export class Replica {
     }
   }
 
+  /** Whether the mempool holds an entry that `state` (the parent's) has not taken yet. Entries
+   * stay in the mempool until final, so those in notarized ancestors do not count. */
+  private hasFresh(state: LedgerState | undefined): boolean {
+    if (state === undefined) return this.mempool.size > 0
+    for (const e of this.mempool.values()) {
+      const m = state.members.get(e.author)
+      if (m === undefined || e.seq > m.seq) return true
+    }
+    return false
+  }
+
   private async propose(): Promise<void> {
     const engine = this.engine
     if (engine === null || this.cfg.me === null) return
@@ -498,10 +516,22 @@ export class Replica {
     const parent = engine.parentState() as { state: LedgerState; reproposal: boolean }
     const now = this.cfg.env.now()
     let block: Block | null = null
+    // The epoch's last block, re-proposed (see 'lead'): not before a leader with nothing to
+    // propose would propose (the parent's state may not have been known at 'lead').
+    if (parent.reproposal && now < this.leadSince + this.cfg.idleMs) {
+      this.scheduleProposal(this.leadSince + this.cfg.idleMs)
+      return
+    }
     if (!parent.reproposal) {
       const candidates = [...this.mempool.values()].sort((a, b) => (a.author === b.author ? a.seq - b.seq : a.at - b.at)).map((e) => e.wire)
       const built = buildBlock(parent.state, { proposer: parseMemberId(this.cfg.me.id), time: Math.max(now, parent.state.meta.lastTime) }, candidates)
       block = built.block
+      // Nothing new (what the mempool holds may sit in blocks not final yet): an empty block
+      // costs every node two quorums of signature checks, so it waits idleMs like an idle leader.
+      if (block.entries.length === 0 && now < this.leadSince + this.cfg.idleMs) {
+        this.scheduleProposal(this.leadSince + this.cfg.idleMs)
+        return
+      }
     }
     await this.perform(engine.propose(now, block))
   }
@@ -524,8 +554,12 @@ export class Replica {
         case 'lead': {
           const now = this.cfg.env.now()
           const parent = this.engine?.parentState()
-          const immediate = parent?.reproposal === true
-          this.scheduleProposal(now + (immediate ? 0 : this.mempool.size > 0 ? this.cfg.collectMs : this.cfg.idleMs))
+          // The epoch's last block, notarized in the view before, is finalized in that view
+          // almost always (its FINALIZE votes are on their way): re-proposing it at once only
+          // adds a round of votes to the busiest moment of an epoch. It is re-proposed when a
+          // leader with nothing to propose would propose, if the epoch has not ended by then.
+          this.leadSince = now
+          this.scheduleProposal(now + (parent?.reproposal !== true && this.hasFresh(parent?.state) ? this.cfg.collectMs : this.cfg.idleMs))
           break
         }
         case 'finalize':
@@ -657,18 +691,26 @@ export class Replica {
 
   private async nextEpoch(): Promise<void> {
     const closing = this.engine
-    const closedEpoch = this.cfg.ledger.state.epoch.number - 1
-    await this.cosignCheckpoint(closedEpoch, closing === null ? null : closing.cfg.validators)
-    await this.cfg.wal.prune(this.cfg.ledger.state.epoch.number)
+    const boundary = this.cfg.ledger.state
+    const closedEpoch = boundary.epoch.number - 1
+    await this.cfg.wal.prune(boundary.epoch.number)
     await this.startEngine([])
+    // The checkpoint is cosigned once the next epoch runs: its store reads, signature and
+    // cosignature checks are not on the path of the next epoch's first view. It is the
+    // boundary's checkpoint whatever has been committed since.
+    // In order, one epoch after the other (each checks that it extends the one cosigned before).
+    const set = closing === null ? null : closing.cfg.validators
+    this.cosigning = this.cosigning.then(() => this.cosignCheckpoint(closedEpoch, set, boundary)).catch((err: unknown) => {
+      if (!this.stopped) this.cfg.env.log('replica.background-error', { what: 'checkpoint.cosign', error: (err as Error).message })
+    })
   }
 
   // -------------------------------------------------------------------------------------------
   // Checkpoints (DESIGN.md §3.2): cosign each epoch's checkpoint, seal it at > 2/3 of the weight.
 
-  private async cosignCheckpoint(epoch: number, set: ValidatorSet | null): Promise<void> {
-    const state = this.cfg.ledger.state
-    const body = formatCheckpoint({ origin: checkpointOrigin(state), size: state.meta.logSize, root: await this.rootNow() })
+  private async cosignCheckpoint(epoch: number, set: ValidatorSet | null, state: LedgerState): Promise<void> {
+    const root = await this.rootAt(state.meta.height)
+    const body = formatCheckpoint({ origin: checkpointOrigin(state), size: state.meta.logSize, root })
     const validators = set ?? new ValidatorSet(epoch, [])
     const entry = { body, set: validators, sigs: new Map<string, NoteSignature>(), checked: new Set<string>(), sealed: false }
     const existing = this.cosigs.get(epoch)
@@ -680,14 +722,13 @@ export class Replica {
       // Cosign only a tree that extends the last one we cosigned (tlog-witness rule).
       if (this.lastCosigned !== null) {
         const proof = await consistencyProof(this.lastCosigned.size, state.meta.logSize, this.cfg.ledger.nodes)
-        const root = await this.rootNow()
         if (!verifyConsistency(this.lastCosigned.size, state.meta.logSize, this.lastCosigned.root, root, proof)) {
           this.cfg.env.log('checkpoint.inconsistent', { epoch })
           return
         }
       }
       const sig = cosign(me.seed, me.id, Math.floor(this.cfg.env.now() / 1000), body)
-      this.lastCosigned = { size: state.meta.logSize, root: await this.rootNow() }
+      this.lastCosigned = { size: state.meta.logSize, root }
       entry.sigs.set(me.id, sig)
       entry.checked.add(me.id)
       this.cfg.env.broadcast(encodeConsensus({ t: 'cosig', epoch, sig }))
@@ -704,8 +745,8 @@ export class Replica {
     for (const e of this.cosigs.keys()) if (e + 4 < epoch) this.cosigs.delete(e)
   }
 
-  private async rootNow(): Promise<Uint8Array> {
-    const h = this.cfg.ledger.state.meta.height
+  /** The log root after the finalized block at height `h`. */
+  private async rootAt(h: number): Promise<Uint8Array> {
     const bytes = await this.cfg.ledger.blockBytes(h)
     if (bytes === undefined) throw new TrothError('store.corrupt', `block ${h} missing`)
     return decodeBlock(bytes).logRoot

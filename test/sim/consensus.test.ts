@@ -10,6 +10,7 @@ import { applyBlock } from '../../src/ledger/apply.ts'
 import { genesisState } from '../../src/ledger/genesis.ts'
 import { consistencyProof, verifyConsistency } from '../../src/ledger/merkle.ts'
 import { parseCheckpoint, parseNote } from '../../src/ledger/tlog.ts'
+import { toHex } from '../../src/ledger/hash.ts'
 import { scenario } from './scenario.ts'
 import { Sim, type Byzantine } from './sim.ts'
 
@@ -53,7 +54,9 @@ describe('byzantine mocks (one of four members)', () => {
     expect(sim.errors).toEqual([])
     const state = (sim.nodes[0] as { ledger: { state: import('../../src/ledger/state.ts').LedgerState } }).ledger.state
     const culprit = state.members.get((sim.nodes[3] as { id: string }).id)
-    expect(state.meta.height).toBeGreaterThan(30)
+    // Progress: empty blocks come every idleMs (a leader whose mempool holds only entries of
+    // blocks not final yet waits too), and views of the silent one time out.
+    expect(state.meta.height).toBeGreaterThan(20)
     if (outcome === 'exiled') {
       // Conflicting signed votes became an evidence entry; the signer is out from the next epoch.
       expect(culprit?.status).toBe('exiled')
@@ -84,7 +87,9 @@ describe('crash and restart', () => {
     sim.checkNoHonestEquivocation()
     const heights = sim.nodes.map((n) => n.ledger.state.meta.height)
     expect(Math.min(...heights)).toBeGreaterThan(20)
-    expect(heights[3]).toBe(Math.max(...heights))
+    // Caught up: at the instant we look, the newest block may be final at some nodes and on
+    // its way to the others (a block every idleMs goes on meanwhile).
+    expect(heights[3]).toBeGreaterThanOrEqual(Math.max(...heights) - 1)
     expect(sim.nodes[3]!.sent.length).toBeGreaterThan(50)
   }, 120_000)
 
@@ -212,5 +217,51 @@ describe('epochs', () => {
       }
       prev = { size: cp.size, root: cp.root }
     }
+  }, 60_000)
+})
+
+describe('proposing', () => {
+  // Entries stay in the mempool until final. A leader that took their presence for something to
+  // propose built an empty block on a parent that already held them: two quorums of signature
+  // checks at every node for nothing (at 16 nodes, a fifth of the blocks under steady load).
+  it('a leader whose mempool holds only entries of blocks not final yet proposes no empty block', async () => {
+    const sim = new Sim({ seed: 11, nodes: 4, idleMs: 4000, epochBlocks: 1000 })
+    await sim.startAll()
+    const node = sim.nodes[0]!
+    const h0 = node.ledger.state.meta.height
+    for (let i = 0; i < 24; i++) {
+      await sim.submit(i % 4, 1 + (i % 12))
+      await sim.runFor(40)
+    }
+    await sim.runFor(2000) // less than idleMs after the last block: no idle block is due yet
+    sim.checkSafety()
+    let empty = 0
+    let entries = 0
+    for (let h = h0 + 1; h <= node.ledger.state.meta.height; h++) {
+      const b = decodeBlock((await node.ledger.blockBytes(h))!)
+      entries += b.entries.length
+      if (b.entries.length === 0) empty++
+    }
+    expect(entries).toBe(24)
+    expect(empty).toBe(0)
+  }, 60_000)
+
+  // The epoch's last block is re-proposed, unchanged, in each view until it is finalized. Its
+  // own view finalizes it almost always: re-proposing it at once (as the next view's leader
+  // used to) only added a round of proposals and votes to every epoch change.
+  it('on reliable links the epoch\'s last block is finalized in its own view, never re-proposed', async () => {
+    const sim = new Sim({ seed: 13, nodes: 4, epochBlocks: 5 })
+    await run(sim, 8, 300)
+    await sim.runFor(2000)
+    sim.checkSafety()
+    expect(sim.nodes[0]!.ledger.state.epoch.number).toBeGreaterThanOrEqual(3)
+    const views = new Map<string, Set<string>>()
+    for (const n of sim.nodes) {
+      for (const v of n.proposed) {
+        const k = toHex(v.digest)
+        views.set(k, (views.get(k) ?? new Set()).add(`${v.epoch}/${v.view}`))
+      }
+    }
+    expect([...views.values()].filter((s) => s.size > 1)).toEqual([])
   }, 60_000)
 })

@@ -65,6 +65,8 @@ export class SimNode {
   byzantine: Byzantine | null = null
   /** Every vote this node ever sent (honest nodes must never have two conflicting). */
   readonly sent: Vote[] = []
+  /** The NOTARIZE votes of the proposals this node sent (one per view it led and proposed in). */
+  readonly proposed: Vote[] = []
   readonly seenVotes: Vote[] = []
 
   constructor(index: number, seed: Uint8Array, genesis: Uint8Array) {
@@ -318,6 +320,7 @@ export class Sim {
     } catch {
       return
     }
+    if (msg.t === 'proposal') node.proposed.push(msg.vote)
     if (msg.t === 'vote' || msg.t === 'proposal') {
       node.sent.push(msg.vote)
       if (node.seenVotes.length < 500) node.seenVotes.push(msg.vote)
