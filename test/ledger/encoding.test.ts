@@ -368,8 +368,8 @@ describe('encode: values outside the data model', () => {
 
   it('names the path of the bad value', () => {
     expect(messageOf(() => encode({ a: [1, { b: 0.5 }] }))).toMatch(/^\$\.a\[1\]\.b: 0\.5/)
-    expect(messageOf(() => encode({ 'odd key': [{ ok: 1, x: undefined }] }))).toMatch(/^\$\["odd key"\]\[0\]\.x: undefined/)
-    expect(messageOf(() => encode({ a: sparse }))).toMatch(/^\$\.a\[1\]: hole in a sparse array/)
+    expect(messageOf(() => encode({ 'odd key': [{ ok: 1, x: undefined }] } as unknown as CborValue))).toMatch(/^\$\["odd key"\]\[0\]\.x: undefined/)
+    expect(messageOf(() => encode({ a: sparse } as CborValue))).toMatch(/^\$\.a\[1\]: hole in a sparse array/)
     expect(messageOf(() => encode({ a: { ['\udc00']: 1 } }))).toMatch(/^\$\.a\["\\udc00"\]: text holds a lone surrogate/)
     expect(messageOf(() => encode(1.5))).toMatch(/^\$: 1\.5/)
     // Siblings after a good branch do not inherit its path.

@@ -55,6 +55,11 @@ export class Cluster {
   readonly genesis: string
   readonly members: Member[] = []
   readonly idleMs: number
+  /** The Node that runs bin/troth. On one older than 22.18 (the system's Node 20 under a bare
+   * `vitest`), bin/troth stays as a wrapper and runs the daemon as its child: signals then go
+   * to the process group (start() makes each member its own), or a SIGKILL or SIGSTOP would
+   * reach only the wrapper and leave the daemon running. */
+  node: string = process.execPath
 
   constructor(n: number, policy: Record<string, number> = {}, idleMs = 150) {
     this.dir = mkdtempSync(join(tmpdir(), 'troth-cluster-'))
@@ -120,7 +125,7 @@ export class Cluster {
     for (const o of this.members) if (o !== m && o.proc !== null && o.addr !== '') args.push('--bootstrap', o.addr)
     const from = m.output.length
     const fd = openSync(m.log, 'a')
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } })
+    const proc = spawn(this.node, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, detached: true })
     closeSync(fd)
     m.proc = proc
     m.starts++
@@ -151,8 +156,14 @@ export class Cluster {
     m.proc = null
     if (p.exitCode !== null || p.signalCode !== null) return
     const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()))
-    p.kill(signal)
+    signalGroup(p, signal)
     await exited
+  }
+
+  /** Send a signal to a running member's processes (SIGSTOP and SIGCONT: a pause). */
+  signal(i: number, signal: NodeJS.Signals): void {
+    const p = (this.members[i] as Member).proc
+    if (p !== null) signalGroup(p, signal)
   }
 
   status(i: number): NodeStatus | null {
@@ -246,6 +257,16 @@ export class Cluster {
   async destroy(): Promise<void> {
     for (let i = 0; i < this.members.length; i++) await this.stop(i, 'SIGKILL')
     rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** Signal the process group a member leads (see Cluster.node); the process alone if it has none. */
+function signalGroup(p: ChildProcess, signal: NodeJS.Signals): void {
+  if (p.exitCode !== null || p.signalCode !== null) return
+  try {
+    process.kill(-(p.pid as number), signal)
+  } catch {
+    p.kill(signal)
   }
 }
 

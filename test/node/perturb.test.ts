@@ -137,9 +137,9 @@ describe('perturbation: kill -9, pause, disconnect, restart, slow disk', () => {
         down.delete(i)
       } else if (kind === 'pause') {
         down.add(i)
-        c.members[i]!.proc?.kill('SIGSTOP')
+        c.signal(i, 'SIGSTOP')
         await sleep(1000 + Math.random() * 2000)
-        c.members[i]!.proc?.kill('SIGCONT')
+        c.signal(i, 'SIGCONT')
         down.delete(i)
       } else {
         await isolate(i, 1000 + Math.floor(Math.random() * 2000))
