@@ -269,7 +269,7 @@ export class Daemon {
         now: () => Date.now(),
         wake: (at) => holder.d?.wake(at),
         broadcast: (payload, except, to) => toAll(holder.d?.channel ?? null, 'consensus', payload, except, to),
-        gossipEntry: (wire) => toAll(holder.d?.entryChannel ?? null, 'entries', wire),
+        gossipEntry: (wire, to) => toAll(holder.d?.entryChannel ?? null, 'entries', wire, undefined, to),
         request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),
         penalise: (from, reason) => host.penalise(from, reason, 10),
         log: (event, fields) => {

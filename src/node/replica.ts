@@ -22,6 +22,10 @@ export const MEMPOOL_ENTRIES_MAX = 10_000
 export const RECENT_BLOCKS_MAX = 256
 /** A leader whose parent is not ready yet looks again this often. */
 export const PROPOSE_RETRY_MS = 5
+/** Own entries go to the leaders of this many views from the current one (routeOwn). */
+export const OWN_ENTRY_LEADERS = 3
+/** An own entry not final after this many leader timeouts goes to every peer. */
+export const OWN_ENTRY_ALL_AFTER_LEADER_TIMEOUTS = 4
 /** An unsealed checkpoint is fetched from peers this long after our epoch ended, a few times. */
 export const CHECKPOINT_FETCH_AFTER_MS = 2_000
 export const CHECKPOINT_FETCH_TRIES = 5
@@ -121,8 +125,9 @@ export interface ReplicaEnv {
   /** Send to every peer (directly, and by gossip to those out of reach), except the members in
    * `except`; or, with `to`, only to those members (by gossip if out of reach). */
   broadcast(payload: Uint8Array, except?: ReadonlySet<string>, to?: readonly string[]): void
-  /** Gossip on the entries topic. */
-  gossipEntry(wire: Uint8Array): void
+  /** Send an own entry to every peer, or with `to` only to those members (by gossip if out of
+   * reach). */
+  gossipEntry(wire: Uint8Array, to?: readonly string[]): void
   /** Ask a peer (the environment picks one, optionally a preferred member); null if none answered. */
   request(req: SyncRequest, prefer?: string): Promise<CborValue | null>
   /** A peer sent something invalid. */
@@ -232,6 +237,10 @@ export class Replica {
   /** The last finalized blocks (height, hash, log size and root after it), newest last. */
   readonly recent: Array<{ height: number; hash: string; logSize: number; logRoot: string }> = []
   private nextSeq = 0
+  /** Own entries not final yet, and the members each went to (docs/consensus.md "Entries"). */
+  private own = new Map<string, { wire: Uint8Array; at: number; sentTo: Set<string>; toAll: boolean }>()
+  /** The view (epoch/view) own entries were last routed for. */
+  private routedFor = ''
 
   constructor(cfg: ReplicaConfig) {
     this.cfg = cfg
@@ -261,7 +270,9 @@ export class Replica {
   /** Serialize every input: the engine sees one event at a time, actions run in order. */
   private run(fn: () => Promise<void> | void): Promise<void> {
     const next = this.queue.then(async () => {
-      if (!this.stopped) await fn()
+      if (this.stopped) return
+      await fn()
+      if (this.own.size > 0) this.routeOwn(false)
     })
     this.queue = next.catch((err: unknown) => {
       this.cfg.env.log('replica.error', { error: (err as Error).message, stack: (err as Error).stack })
@@ -368,7 +379,7 @@ export class Replica {
       const wire = this.signOwn(body)
       const v = this.admitWithDetail(wire)
       if (v.status === 'ok') {
-        this.cfg.env.gossipEntry(wire)
+        this.sendOwn(wire)
         this.submittedAt.set(toHex(wire), this.cfg.env.now())
         this.noteOutcome(wire, { state: 'pending' })
       } else {
@@ -583,7 +594,57 @@ export class Replica {
   private submitOwnNow(body: Parameters<typeof signEntry>[1]['body']): void {
     if (this.cfg.me === null) return
     const wire = this.signOwn(body)
-    if (this.admit(wire) === 'ok') this.cfg.env.gossipEntry(wire)
+    if (this.admit(wire) === 'ok') this.sendOwn(wire)
+  }
+
+  /** Whether an own entry submitted before `before` has not gone to every peer yet. */
+  private ownOverdue(before: number): boolean {
+    for (const e of this.own.values()) if (!e.toAll && e.at <= before) return true
+    return false
+  }
+
+  /** A new own entry: to the leaders of the next views (routeOwn). */
+  private sendOwn(wire: Uint8Array): void {
+    this.own.set(toHex(wire), { wire, at: this.cfg.env.now(), sentTo: new Set(), toAll: false })
+    this.routeOwn(true)
+  }
+
+  /**
+   * Own entries go to the leaders of the current view and the next OWN_ENTRY_LEADERS − 1, and,
+   * as views pass, to each leader that enters that window, until they are final: a leader is
+   * the only node that needs an entry before it is proposed (the proposal brings it to the
+   * others). Sent to every peer, each entry cost a frame and a signature check at every node
+   * (at 16 nodes, a fifth of the frames). With no engine (catching up, not a validator), or
+   * once an entry has waited OWN_ENTRY_ALL_AFTER_LEADER_TIMEOUTS leader timeouts, it goes to
+   * every peer, once.
+   */
+  private routeOwn(fresh: boolean): void {
+    const engine = this.engine
+    const now = this.cfg.env.now()
+    const where = engine === null ? '' : `${engine.epoch}/${engine.currentView}`
+    const allAfter = OWN_ENTRY_ALL_AFTER_LEADER_TIMEOUTS * this.cfg.timing.leaderMs
+    if (!fresh && where === this.routedFor && !this.ownOverdue(now - allAfter)) return
+    this.routedFor = where
+    const me = this.cfg.me?.id
+    const leaders = new Set<string>()
+    if (engine !== null) for (let v = engine.currentView; v < engine.currentView + OWN_ENTRY_LEADERS; v++) leaders.add(engine.leader(v))
+    if (me !== undefined) leaders.delete(me)
+    for (const [key, e] of this.own) {
+      if (!this.mempool.has(key)) {
+        this.own.delete(key) // final, or dropped
+        continue
+      }
+      if (e.toAll) continue
+      if (engine === null || now - e.at >= allAfter) {
+        e.toAll = true
+        this.cfg.env.gossipEntry(e.wire)
+        continue
+      }
+      const to = [...leaders].filter((l) => !e.sentTo.has(l))
+      if (to.length === 0) continue
+      for (const l of to) e.sentTo.add(l)
+      this.cfg.env.gossipEntry(e.wire, to)
+    }
   }
 
   /**

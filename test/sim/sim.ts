@@ -162,6 +162,9 @@ export class Sim {
     await this.runUntil(this.now + ms)
   }
 
+  /** Own entries sent, counted per recipient. */
+  entryFrames = 0
+
   /** How many times each logged event happened, by name (e.g. 'checkpoint.fetching'). */
   readonly eventCounts = new Map<string, number>()
 
@@ -232,9 +235,10 @@ export class Sim {
         if (!alive()) return
         this.outgoing(node, payload, except, to)
       },
-      gossipEntry: (wire) => {
+      gossipEntry: (wire, only) => {
         if (!alive()) return
-        for (const to of this.nodes) if (to !== node) this.deliver(node, to, (r) => r.onEntry(wire, node.id))
+        this.entryFrames += only?.length ?? this.nodes.length - 1
+        for (const to of this.nodes) if (to !== node && (only === undefined || only.includes(to.id))) this.deliver(node, to, (r) => r.onEntry(wire, node.id))
       },
       request: (req, prefer) => this.request(node, req, prefer),
       penalise: (from, reason) => {
