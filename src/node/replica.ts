@@ -237,7 +237,7 @@ export class Replica {
   /** The last finalized blocks (height, hash, log size and root after it), newest last. */
   readonly recent: Array<{ height: number; hash: string; logSize: number; logRoot: string }> = []
   private nextSeq = 0
-  /** Own entries not final yet, and the members each went to (docs/consensus.md "Entries"). */
+  /** Own entries not final yet, and the members each went to (routeOwn; docs/consensus.md "Network"). */
   private own = new Map<string, { wire: Uint8Array; at: number; sentTo: Set<string>; toAll: boolean }>()
   /** The view (epoch/view) own entries were last routed for. */
   private routedFor = ''
@@ -527,22 +527,16 @@ export class Replica {
     const parent = engine.parentState() as { state: LedgerState; reproposal: boolean }
     const now = this.cfg.env.now()
     let block: Block | null = null
-    // The epoch's last block, re-proposed (see 'lead'): not before a leader with nothing to
-    // propose would propose (the parent's state may not have been known at 'lead').
-    if (parent.reproposal && now < this.leadSince + this.cfg.idleMs) {
-      this.scheduleProposal(this.leadSince + this.cfg.idleMs)
-      return
-    }
     if (!parent.reproposal) {
       const candidates = [...this.mempool.values()].sort((a, b) => (a.author === b.author ? a.seq - b.seq : a.at - b.at)).map((e) => e.wire)
-      const built = buildBlock(parent.state, { proposer: parseMemberId(this.cfg.me.id), time: Math.max(now, parent.state.meta.lastTime) }, candidates)
-      block = built.block
-      // Nothing new (what the mempool holds may sit in blocks not final yet): an empty block
-      // costs every node two quorums of signature checks, so it waits idleMs like an idle leader.
-      if (block.entries.length === 0 && now < this.leadSince + this.cfg.idleMs) {
-        this.scheduleProposal(this.leadSince + this.cfg.idleMs)
-        return
-      }
+      block = buildBlock(parent.state, { proposer: parseMemberId(this.cfg.me.id), time: Math.max(now, parent.state.meta.lastTime) }, candidates).block
+    }
+    // Nothing new (what the mempool holds may sit in blocks not final yet), or the epoch's last
+    // block re-proposed (see 'lead'; the parent's state may not have been known then): either
+    // costs every node two quorums of signature checks, so it waits idleMs like an idle leader.
+    if ((block === null || block.entries.length === 0) && now < this.leadSince + this.cfg.idleMs) {
+      this.scheduleProposal(this.leadSince + this.cfg.idleMs)
+      return
     }
     await this.perform(engine.propose(now, block))
   }

@@ -35,6 +35,27 @@ async function level(sim: Sim): Promise<number[]> {
   return heights
 }
 
+/** Submit `n` policy votes, one every `gapMs`, by the members `authors` in turn. */
+async function submitEvery(sim: Sim, n: number, authors: number, gapMs: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await sim.submit(i % authors, 1 + (i % 12))
+    await sim.runFor(gapMs)
+  }
+}
+
+/** Entries, and empty blocks, in node `index`'s finalized blocks above height `above`. */
+async function finalized(sim: Sim, above = 0, index = 0): Promise<{ entries: number; empty: number }> {
+  const node = sim.nodes[index]!
+  let entries = 0
+  let empty = 0
+  for (let h = above + 1; h <= node.ledger.state.meta.height; h++) {
+    const n = decodeBlock((await node.ledger.blockBytes(h))!).entries.length
+    entries += n
+    if (n === 0) empty++
+  }
+  return { entries, empty }
+}
+
 describe('determinism', () => {
   it('the same seed twice gives the same event hash; another seed does not', async () => {
     const a = await scenario(4242)
@@ -239,21 +260,10 @@ describe('proposing', () => {
     await sim.startAll()
     const node = sim.nodes[0]!
     const h0 = node.ledger.state.meta.height
-    for (let i = 0; i < 24; i++) {
-      await sim.submit(i % 4, 1 + (i % 12))
-      await sim.runFor(40)
-    }
+    await submitEvery(sim, 24, 4, 40)
     await sim.runFor(2000) // less than idleMs after the last block: no idle block is due yet
     sim.checkSafety()
-    let empty = 0
-    let entries = 0
-    for (let h = h0 + 1; h <= node.ledger.state.meta.height; h++) {
-      const b = decodeBlock((await node.ledger.blockBytes(h))!)
-      entries += b.entries.length
-      if (b.entries.length === 0) empty++
-    }
-    expect(entries).toBe(24)
-    expect(empty).toBe(0)
+    expect(await finalized(sim, h0)).toEqual({ entries: 24, empty: 0 })
   }, 60_000)
 
   // The epoch's last block is re-proposed, unchanged, in each view until it is finalized. Its
@@ -277,12 +287,7 @@ describe('proposing', () => {
 })
 
 describe('own entries', () => {
-  async function finalEntries(sim: Sim, index = 0): Promise<number> {
-    const node = sim.nodes[index]!
-    let n = 0
-    for (let h = 1; h <= node.ledger.state.meta.height; h++) n += decodeBlock((await node.ledger.blockBytes(h))!).entries.length
-    return n
-  }
+  const finalEntries = async (sim: Sim): Promise<number> => (await finalized(sim)).entries
 
   // Only a leader needs an entry before it is proposed: an author sends its own to the leaders
   // of the next views, and to each leader that comes into that window until the entry is final.
@@ -291,10 +296,7 @@ describe('own entries', () => {
     await sim.startAll()
     await sim.runFor(500)
     const before = await finalEntries(sim)
-    for (let i = 0; i < 28; i++) {
-      await sim.submit(i % 7, 1 + (i % 12))
-      await sim.runFor(80)
-    }
+    await submitEvery(sim, 28, 7, 80)
     await sim.runFor(3000)
     sim.checkSafety()
     expect((await finalEntries(sim)) - before).toBe(28)
@@ -309,10 +311,7 @@ describe('own entries', () => {
     const before = await finalEntries(sim)
     sim.crash(5)
     sim.crash(6)
-    for (let i = 0; i < 15; i++) {
-      await sim.submit(i % 5, 1 + (i % 12))
-      await sim.runFor(150)
-    }
+    await submitEvery(sim, 15, 5, 150)
     await sim.runFor(6000)
     sim.checkSafety()
     expect((await finalEntries(sim)) - before).toBe(15)
