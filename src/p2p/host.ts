@@ -6,6 +6,7 @@
 
 import { setMaxListeners } from 'node:events'
 import { noise } from '@chainsafe/libp2p-noise'
+import { noiseCrypto } from './noise-crypto.ts'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import './lp-decoder.ts'
 import './yamux-window.ts'
@@ -533,7 +534,7 @@ export async function createHost(opts: HostOptions): Promise<TrothHost> {
     logger,
     addresses: { listen },
     transports: [coalescingTcp(), ...nat.transports],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: connectionsMax,
