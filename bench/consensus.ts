@@ -107,8 +107,11 @@ class Group {
   }
 
   /** Submit at `rate` per second for `secs`, starting at wall time `startAt`; then wait 2 s. */
-  async submit(rate: number, secs: number, startAt: number): Promise<{ submitted: number; finality: number[]; cpuMs: number; elapsed: number; verifies: number }> {
-    for (const d of this.daemons) d.replica.finality.length = 0
+  async submit(rate: number, secs: number, startAt: number): Promise<{ submitted: number; finality: number[]; epochChange: number[]; cpuMs: number; elapsed: number; verifies: number }> {
+    for (const d of this.daemons) {
+      d.replica.finality.length = 0
+      d.replica.finalityEpochChange.length = 0
+    }
     await sleep(Math.max(0, startAt - Date.now()))
     const cpu0 = process.cpuUsage()
     const verifies0 = nativeVerifyCount()
@@ -124,7 +127,7 @@ class Group {
     }
     await sleep(2000) // let the last ones land
     const cpu = process.cpuUsage(cpu0)
-    return { submitted, finality: this.daemons.flatMap((d) => d.replica.finality), cpuMs: (cpu.user + cpu.system) / 1000, elapsed: (Date.now() - startAt) / 1000, verifies: nativeVerifyCount() - verifies0 }
+    return { submitted, finality: this.daemons.flatMap((d) => d.replica.finality), epochChange: this.daemons.flatMap((d) => d.replica.finalityEpochChange), cpuMs: (cpu.user + cpu.system) / 1000, elapsed: (Date.now() - startAt) / 1000, verifies: nativeVerifyCount() - verifies0 }
   }
 
   async stop(): Promise<void> {
@@ -218,13 +221,15 @@ async function run(n: number): Promise<void> {
     const verifies = results.reduce((s, r) => s + r.verifies, 0)
     const submitted = results.reduce((s, r) => s + r.submitted, 0)
     const lat = results.flatMap((r) => r.finality).sort((a, b) => a - b)
+    // Entries of an epoch's last block and the next epoch's first two: what an epoch change costs.
+    const change = results.flatMap((r) => r.epochChange).sort((a, b) => a - b)
     // Views run at node 0 over the run (an epoch restarts the count: then n/a), and the CPU time of the processes that hold the daemons: cpu_per_wall near
     // the number of processes means their cores were saturated.
     const views = after.epoch === before.epoch ? after.view - before.view : NaN
     const blocks = after.minHeight - before.minHeight
     console.log(
       `nodes=${n} procs=${p} relay=${relayFor(relay, n)} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
-        `max_ms=${lat.at(-1)} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
+        `max_ms=${lat.at(-1)} epoch_change_entries=${change.length} epoch_change_p50_ms=${pct(change, 0.5)} epoch_change_max_ms=${change.at(-1) ?? NaN} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
         `views=${Number.isNaN(views) ? 'n/a' : views} cpu_ms_per_view=${Number.isNaN(views) || views === 0 ? 'n/a' : (cpuMs / views).toFixed(0)} cpu_ms_per_block=${blocks > 0 ? (cpuMs / blocks).toFixed(0) : 'n/a'} cpu_per_wall=${(cpuMs / 1000 / elapsed).toFixed(2)} ` +
         // Signature checks that reached OpenSSL: daemons of one process share its cache of
         // verified signatures (identity/sign.ts), so a signature another daemon there checked

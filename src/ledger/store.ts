@@ -433,9 +433,12 @@ export class LedgerStore {
     return g
   }
 
-  /** Perfect Merkle nodes of the log, for inclusion and consistency proofs. */
+  /** Perfect Merkle nodes of the log, for inclusion and consistency proofs. Read synchronously:
+   * a proof is a few dozen small keys, mostly in LevelDB's caches, and each asynchronous read
+   * waited its turn in the thread pool behind the vote WAL's and the commits' writes (10-20 ms a
+   * read on a busy node, for a checkpoint's consistency proof at every epoch change). */
   readonly nodes: NodeReader = async (level: number, index: number) => {
-    const h = await this.db.get(nodeKey(level, index))
+    const h = this.db.getSync(nodeKey(level, index))
     if (h === undefined) throw new TrothError('merkle.out-of-range', `log node (${level}, ${index}) is not stored`)
     return h
   }

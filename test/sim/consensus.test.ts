@@ -13,6 +13,8 @@ import { parseCheckpoint, parseNote } from '../../src/ledger/tlog.ts'
 import { toHex } from '../../src/ledger/hash.ts'
 import { scenario } from './scenario.ts'
 import { Sim, type Byzantine } from './sim.ts'
+import { cosignDelay } from '../../src/node/replica.ts'
+import { ValidatorSet } from '../../src/ledger/consensus/messages.ts'
 
 async function run(sim: Sim, submits: number, gapMs = 500): Promise<void> {
   await sim.startAll()
@@ -215,6 +217,45 @@ describe('epochs', () => {
     expect(sim.eventCounts.get('checkpoint.sealed') ?? 0).toBeGreaterThanOrEqual(3 * 4)
     expect(sim.eventCounts.get('checkpoint.fetching') ?? 0).toBe(0)
   }, 60_000)
+
+  it('cosignatures wait out the next epoch\'s first views (2Δ) and leave one validator after the other; every checkpoint is still sealed everywhere', async () => {
+    const sim = new Sim({ seed: 12, nodes: 7, epochBlocks: 6, delayMs: [1, 5] })
+    sim.watch('epoch.start')
+    sim.watch('checkpoint.cosigned')
+    await run(sim, 8)
+    await sim.runFor(3000)
+    sim.checkSafety()
+    const fields = (line: string): { node: number; epoch: number } => ({ node: Number(line.split(' ')[0]), epoch: (JSON.parse(line.slice(line.indexOf('{'))) as { epoch: number }).epoch })
+    const starts = sim.eventTimes.get('epoch.start')!.map((e) => ({ at: e.at, ...fields(e.line) }))
+    const cosigned = sim.eventTimes.get('checkpoint.cosigned')!.map((e) => ({ at: e.at, ...fields(e.line) }))
+    expect(cosigned.length).toBeGreaterThanOrEqual(3 * 7)
+    const byEpoch = new Map<number, number[]>()
+    for (const c of cosigned) {
+      // The epoch after the one cosigned started at this node (nextEpoch) this long before.
+      const start = starts.filter((s) => s.node === c.node && s.epoch === c.epoch + 1).at(-1)
+      expect(start, `node ${c.node} epoch ${c.epoch + 1} started`).toBeDefined()
+      const after = c.at - start!.at
+      expect(sim.nodes[c.node]!.ledger.allCheckpoints().has(c.epoch), `node ${c.node} epoch ${c.epoch}: sealed`).toBe(true)
+      expect(after, `node ${c.node} epoch ${c.epoch}`).toBeGreaterThanOrEqual(100) // 2Δ, Δ = 50 ms
+      expect(after).toBeLessThanOrEqual(100 + 200) // + at most 4Δ of spread
+      byEpoch.set(c.epoch, [...(byEpoch.get(c.epoch) ?? []), after])
+    }
+    // One after the other: seven validators, Δ/4 apart.
+    for (const [epoch, offsets] of byEpoch) if (offsets.length === 7) expect(new Set(offsets.map((o) => Math.round(o / 12.5))).size, `epoch ${epoch}`).toBe(7)
+  }, 60_000)
+
+  it('cosignDelay: 2Δ, then Δ/4 a place in the validator list, the spread capped at 4Δ', () => {
+    const timing = { leaderMs: 300, advanceMs: 350, retryMs: 300 } // Δ = 50 ms
+    const set = (n: number): ValidatorSet => new ValidatorSet(1, Array.from({ length: n }, (_, i) => ({ id: `v${String(i).padStart(4, '0')}`, key: new Uint8Array(32), weight: 1 })))
+    const s16 = set(16)
+    expect(s16.list.map((v) => cosignDelay(timing, s16, v.id))).toEqual(Array.from({ length: 16 }, (_, i) => Math.round(100 + 12.5 * i)))
+    const s400 = set(400)
+    expect(cosignDelay(timing, s400, 'v0000')).toBe(100)
+    expect(cosignDelay(timing, s400, 'v0399')).toBe(Math.round(100 + (399 * 200) / 400))
+    // Not a validator of the closing epoch, or no set: the first place.
+    expect(cosignDelay(timing, s16, 'someone else')).toBe(100)
+    expect(cosignDelay(timing, null, undefined)).toBe(100)
+  })
 
   it('every epoch ends in a sealed checkpoint: cosignatures verify per C2SP (checked independently) and consecutive checkpoints are consistent', async () => {
     const sim = new Sim({ seed: 9, nodes: 4, epochBlocks: 6 })

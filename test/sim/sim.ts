@@ -167,11 +167,19 @@ export class Sim {
 
   /** How many times each logged event happened, by name (e.g. 'checkpoint.fetching'). */
   readonly eventCounts = new Map<string, number>()
+  /** When each event of the names watched happened (watch()): simulated time and the log line. */
+  readonly eventTimes = new Map<string, Array<{ at: number; line: string }>>()
+
+  /** Keep the times of the events called `name` (eventTimes). */
+  watch(name: string): void {
+    if (!this.eventTimes.has(name)) this.eventTimes.set(name, [])
+  }
 
   record(line: string): void {
     this.hash.update(`${this.now} ${line}\n`)
     const name = line.split(' ')[1]
     if (name !== undefined) this.eventCounts.set(name, (this.eventCounts.get(name) ?? 0) + 1)
+    if (name !== undefined) this.eventTimes.get(name)?.push({ at: this.now, line })
     // SIM_TRACE=<prefix> prints the events that start with it (e.g. "1 " for node 1's): debugging.
     if (TRACE !== undefined && line.startsWith(TRACE)) console.log(this.now, line.slice(0, 300))
   }
