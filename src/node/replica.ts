@@ -637,20 +637,29 @@ export class Replica {
    * as views pass, to each leader that enters that window, until they are final: a leader is
    * the only node that needs an entry before it is proposed (the proposal brings it to the
    * others). Sent to every peer, each entry cost a frame and a signature check at every node
-   * (at 16 nodes, a fifth of the frames). With no engine (catching up, not a validator), or
+   * (at 16 nodes, a fifth of the frames). Once the epoch's last block is known, its views after
+   * it never come: the entries go to the next epoch's first OWN_ENTRY_LEADERS − 1 leaders too
+   * (engine.nextEpochLeaders), so they hold them when they start it. With no engine (catching up, not a validator), or
    * once an entry has waited OWN_ENTRY_ALL_AFTER_LEADER_TIMEOUTS leader timeouts, it goes to
    * every peer, once.
    */
   private routeOwn(fresh: boolean): void {
     const engine = this.engine
     const now = this.cfg.env.now()
-    const where = engine === null ? '' : `${engine.epoch}/${engine.currentView}`
+    // The next epoch's first leaders become known within a view (its block is the epoch's last).
+    const nextEpoch = engine === null ? [] : engine.nextEpochLeaders(OWN_ENTRY_LEADERS - 1)
+    const where = engine === null ? '' : `${engine.epoch}/${engine.currentView}/${nextEpoch.length}`
     const allAfter = OWN_ENTRY_ALL_AFTER_LEADER_TIMEOUTS * this.cfg.timing.leaderMs
     if (!fresh && where === this.routedFor && !this.ownOverdue(now - allAfter)) return
     this.routedFor = where
     const me = this.cfg.me?.id
     const leaders = new Set<string>()
-    if (engine !== null) for (let v = engine.currentView; v < engine.currentView + OWN_ENTRY_LEADERS; v++) leaders.add(engine.leader(v))
+    if (engine !== null) {
+      for (let v = engine.currentView; v < engine.currentView + OWN_ENTRY_LEADERS; v++) leaders.add(engine.leader(v))
+      // The epoch's last block is in play: the views after it in this epoch never come, and the
+      // next epoch's first leader would otherwise get the entries only once we have started it.
+      for (const l of nextEpoch) leaders.add(l)
+    }
     if (me !== undefined) leaders.delete(me)
     for (const [key, e] of this.own) {
       if (!this.mempool.has(key)) {

@@ -345,6 +345,52 @@ describe('own entries', () => {
     expect(sim.entryFrames / 28).toBeLessThan(4.5)
   }, 60_000)
 
+  // The views after the epoch's last block never come in that epoch: once it is known, own
+  // entries go to the next epoch's first leaders too, which then hold them when they start it.
+  it('once the epoch\'s last block is known, they go to the next epoch\'s first two leaders too', async () => {
+    const sim = new Sim({ seed: 23, nodes: 7, epochBlocks: 6, delayMs: [1, 5] })
+    sim.entrySends = []
+    await sim.startAll()
+    await sim.runFor(300)
+    // Per node and epoch: what its engine named as the next epoch's first leaders, and when.
+    const guesses: Array<{ node: number; epoch: number; leaders: readonly string[]; at: number }> = []
+    const actual = new Map<number, string[]>()
+    for (let i = 0; i < 120; i++) {
+      if (i % 2 === 0) await sim.submit(i % 7, 1 + ((i / 2) % 12))
+      await sim.runFor(20)
+      for (const n of sim.nodes) {
+        const e = n.replica?.currentEngine
+        const leaders = e?.nextEpochLeaders(2) ?? []
+        if (e !== null && e !== undefined && leaders.length > 0) guesses.push({ node: n.index, epoch: e.epoch + 1, leaders, at: sim.now })
+        if (e !== null && e !== undefined) actual.set(e.epoch, [e.leader(1), e.leader(2)])
+      }
+    }
+    await sim.runFor(2000)
+    sim.checkSafety()
+    const epochs = new Set(guesses.map((g) => g.epoch))
+    expect(epochs.size).toBeGreaterThanOrEqual(3)
+    for (const epoch of epochs) {
+      // What each node named is what that epoch's engine then had as its first two leaders.
+      expect(actual.has(epoch), `epoch ${epoch} started`).toBe(true)
+      for (const g of guesses.filter((x) => x.epoch === epoch)) expect(g.leaders, `node ${g.node} epoch ${epoch}`).toEqual(actual.get(epoch))
+    }
+    // An entry sent while its author named them has gone to them too (then, or before: an entry
+    // goes to each member once).
+    let checked = 0
+    const sentTo = new Map<string, Set<string>>()
+    for (const s of sim.entrySends) {
+      const key = toHex(s.entry)
+      const to = sentTo.get(key) ?? new Set<string>()
+      sentTo.set(key, to)
+      for (const id of s.to ?? sim.nodes.map((n) => n.id)) to.add(id)
+      if (s.nextEpochLeaders.length === 0) continue
+      for (const l of s.nextEpochLeaders) if (l !== s.from) expect([...to], `send at ${s.at}`).toContain(l)
+      checked++
+    }
+    expect(checked).toBeGreaterThan(5)
+    expect(await finalEntries(sim)).toBe(60)
+  }, 60_000)
+
   it('become final when the next leaders are down (later leaders get them)', async () => {
     const sim = new Sim({ seed: 22, nodes: 7, epochBlocks: 1000 })
     await sim.startAll()

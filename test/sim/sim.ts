@@ -164,6 +164,9 @@ export class Sim {
 
   /** Own entries sent, counted per recipient. */
   entryFrames = 0
+  /** When set, every sending of an own entry is kept here: when, by whom, to whom (undefined: all),
+   * and whom the sender's engine named then as the next epoch's first two leaders. */
+  entrySends: Array<{ at: number; from: string; entry: Uint8Array; to: readonly string[] | undefined; nextEpochLeaders: readonly string[] }> | null = null
 
   /** How many times each logged event happened, by name (e.g. 'checkpoint.fetching'). */
   readonly eventCounts = new Map<string, number>()
@@ -246,6 +249,7 @@ export class Sim {
       gossipEntry: (wire, only) => {
         if (!alive()) return
         this.entryFrames += only?.length ?? this.nodes.length - 1
+        this.entrySends?.push({ at: this.now, from: node.id, entry: wire, to: only, nextEpochLeaders: node.replica?.currentEngine?.nextEpochLeaders(2) ?? [] })
         for (const to of this.nodes) if (to !== node && (only === undefined || only.includes(to.id))) this.deliver(node, to, (r) => r.onEntry(wire, node.id))
       },
       request: (req, prefer) => this.request(node, req, prefer),

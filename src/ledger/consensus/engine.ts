@@ -11,7 +11,7 @@ import type { LedgerState } from '../state.ts'
 import { leaderOf } from './leader.ts'
 import {
   checkCertificate, checkVote, conflicting, makeCertificate, signVote,
-  type Certificate, type ValidatorSet, type Vote,
+  type Certificate, ValidatorSet, type Vote,
 } from './messages.ts'
 
 /** Votes are accepted up to this many views ahead of the current one (memory bound). */
@@ -142,6 +142,8 @@ export class EpochEngine {
   private prunedBelow = 0
   private readonly collect: boolean
   private readonly leaders = new Map<number, string>()
+  /** nextEpochLeaders(), kept for the last block it was computed from. */
+  private nextLeaders: { key: string; ids: readonly string[] } | null = null
   /** Collector mode: own votes to send to all at `at` if their certificate has not come by then. */
   private readonly fallbacks: Array<{ readonly vote: Vote; readonly at: number }> = []
   /** Collector mode: by view, the signers whose NULLIFY we answered with a certificate already. */
@@ -180,6 +182,29 @@ export class EpochEngine {
     const id = leaderOf(this.cfg.seed, this.cfg.validators, view)
     if (near) this.leaders.set(view, id)
     return id
+  }
+  /**
+   * The leaders of the next epoch's first `count` views, once this view's block is known to be
+   * the epoch's last one: its state (executed here, from this view's proposal, or the parent of
+   * a re-proposal) holds the next epoch's validators and seed (the last block's hash). Empty in
+   * any other view, and until that block is known. The driver sends its own entries there too,
+   * so the next epoch's first leader holds them when it starts (docs/consensus.md "Network").
+   */
+  nextEpochLeaders(count: number): readonly string[] {
+    const parent = this.parentState()
+    let last: LedgerState | null = null
+    if (parent !== null && parent.reproposal) last = parent.state
+    else if (parent !== null && parent.state.meta.height + 1 === this.cfg.boundaryHeight) {
+      const proposal = this.views.get(this.view)?.proposal
+      if (proposal != null) last = this.stateOf(proposal.digest)
+    }
+    if (last === null || last.meta.height !== this.cfg.boundaryHeight) return []
+    const key = `${hex(last.meta.lastBlock)}/${count}`
+    if (this.nextLeaders?.key !== key) {
+      const set = new ValidatorSet(last.epoch.number, last.epoch.validators)
+      this.nextLeaders = { key, ids: set.totalWeight <= 0 ? [] : Array.from({ length: count }, (_, i) => leaderOf(last.epoch.seed, set, i + 1)) }
+    }
+    return this.nextLeaders.ids
   }
   /** Who forms view `view`'s certificates in collector mode: the leader of the next view, which
    * needs the notarization first to build on it. */
