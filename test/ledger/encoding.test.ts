@@ -18,6 +18,7 @@ import {
   asUint,
   decode,
   encode,
+  encodeReference,
   type CborValue,
 } from '../../src/ledger/encoding.ts'
 import { TrothError, type ErrorCode } from '../../src/errors.ts'
@@ -450,6 +451,32 @@ function tryDecode(bytes: Uint8Array): CborValue | undefined {
 }
 
 describe('properties', () => {
+  // encode() writes the bytes itself (one walk, one scratch buffer); cborg's encoder, with the
+  // RFC 8949 bytewise key order, is the reference it must match byte for byte.
+  it('encode gives exactly the bytes of cborg\'s RFC 8949 encoder', () => {
+    fc.assert(
+      fc.property(valueArb, (v) => {
+        expect(toHex(encode(v))).toBe(toHex(encodeReference(v)))
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('encode matches cborg on keys whose UTF-16 order is not their UTF-8 order, big items and a grown scratch buffer', () => {
+    const cases: CborValue[] = [
+      // U+FFFF is 3 bytes in UTF-8, U+10000 four: bytewise, the shorter first; UTF-16 says otherwise.
+      { '\u{10000}': 1, '\uFFFF': 2, 'é': 3, e: 4, zz: 5, '': 6 },
+      { ['k'.repeat(300)]: 1, ['k'.repeat(24)]: 2, ['k'.repeat(23)]: 3, ['j'.repeat(300)]: 4 },
+      Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`key${(i * 7919) % 40}`, i])),
+      new Uint8Array(70_000).fill(7),
+      'ü'.repeat(40_000),
+      [new Uint8Array(3 * 1024 * 1024).fill(1), { a: [1, -1, -(2 ** 32) - 1, 2 ** 53 - 1, -(2 ** 53) + 1] }],
+      { small: 'after a big one' },
+      -0,
+    ]
+    for (const v of cases) expect(toHex(encode(v))).toBe(toHex(encodeReference(v)))
+  })
+
   it('decode(encode(v)) deep-equals v, and re-encoding is byte-identical', () => {
     fc.assert(
       fc.property(valueArb, (v) => {
