@@ -449,9 +449,11 @@ export class Daemon {
     await this.statusServer?.stop()
     await this.control?.stop()
     this.obligations?.stop()
+    // The replica first: it takes no more input, and what it has in flight (commits, a checkpoint
+    // cosignature) lands, and goes out, while the channels are still open.
+    await this.replica.stop()
     await this.channel?.close()
     await this.entryChannel?.close()
-    await this.replica.stop()
     await this.host.stop()
     await this.wal.close()
     await this.store.close()

@@ -28,14 +28,14 @@ export const OWN_ENTRY_LEADERS = 3
 export const OWN_ENTRY_ALL_AFTER_LEADER_TIMEOUTS = 4
 /** An unsealed checkpoint is fetched from peers this long after our epoch ended, a few times. */
 export const CHECKPOINT_FETCH_AFTER_MS = 2_000
+export const CHECKPOINT_FETCH_TRIES = 5
+/** Peers asked, one after another, in each try. */
+export const CHECKPOINT_FETCH_PEERS = 3
 /** An epoch's checkpoint is cosigned COSIGN_AFTER_DELTAS · Δ after the epoch ended, each
  * validator later by its place in the list, the places spread over at most COSIGN_SPREAD_DELTAS · Δ
  * (cosignDelay). */
 export const COSIGN_AFTER_DELTAS = 2
 export const COSIGN_SPREAD_DELTAS = 4
-export const CHECKPOINT_FETCH_TRIES = 5
-/** Peers asked, one after another, in each try. */
-export const CHECKPOINT_FETCH_PEERS = 3
 export const FUTURE_MESSAGES_MAX = 1_000
 export const SYNC_BLOCKS_MAX = 256
 /** A sync response holds at least one block of up to 4 MiB and stays under the RPC frame ceiling. */
@@ -215,7 +215,7 @@ export function checkpointOrigin(state: LedgerState): string {
  * its cosignature to every other in the same few milliseconds, and each checked them: n² frames
  * and about 2n²/3 signature checks on top of the next epoch's first view, whose block already
  * carries the entries that waited out the epoch change (at 16 nodes on two cores that view took
- * 60-125 ms instead of 15-40). So the cosignatures wait out the first views (2Δ) and leave one
+ * 57-128 ms from proposal to finality instead of 30-60). So the cosignatures wait out the first views (2Δ) and leave one
  * validator after the other (by place in the list, at most Δ/4 apart and 4Δ in all). The
  * checkpoint is sealed a few hundred milliseconds later; nothing waits for it.
  */
@@ -318,14 +318,25 @@ export class Replica {
     })
   }
 
+  /** As a crash leaves it (the simulation's crash): no more input, and nothing flushed. */
+  halt(): void {
+    this.stopped = true
+  }
+
+  /** No input is taken from now on. Resolves once what is in flight has landed: the queue, the
+   * commits, and the checkpoint cosignings (those not due yet are done now). Not through run(),
+   * which skips work once stopped (through it, none of this ran). */
   stop(): Promise<void> {
-    const done = this.run(async () => {
+    this.stopped = true
+    const done = this.queue.then(async () => {
       await this.commits
       this.cosignDueNow(this.cfg.env.now(), true)
       await this.cosigning
     })
-    this.stopped = true
-    return done
+    this.queue = done.catch((err: unknown) => {
+      this.cfg.env.log('replica.error', { error: (err as Error).message, stack: (err as Error).stack })
+    })
+    return this.queue
   }
 
   /** (Re)create the engine for the ledger's current epoch, starting at its last finalized block. */
@@ -637,10 +648,10 @@ export class Replica {
    * as views pass, to each leader that enters that window, until they are final: a leader is
    * the only node that needs an entry before it is proposed (the proposal brings it to the
    * others). Sent to every peer, each entry cost a frame and a signature check at every node
-   * (at 16 nodes, a fifth of the frames). Once the epoch's last block is known, its views after
+   * (at 16 nodes, a fifth of the frames). Once the epoch's last block is known, the views after
    * it never come: the entries go to the next epoch's first OWN_ENTRY_LEADERS − 1 leaders too
-   * (engine.nextEpochLeaders), so they hold them when they start it. With no engine (catching up, not a validator), or
-   * once an entry has waited OWN_ENTRY_ALL_AFTER_LEADER_TIMEOUTS leader timeouts, it goes to
+   * (engine.nextEpochLeaders), so they hold them when they start it. With no engine (catching
+   * up, not a validator), or once an entry has waited OWN_ENTRY_ALL_AFTER_LEADER_TIMEOUTS leader timeouts, it goes to
    * every peer, once.
    */
   private routeOwn(fresh: boolean): void {

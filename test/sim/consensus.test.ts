@@ -244,6 +244,24 @@ describe('epochs', () => {
     for (const [epoch, offsets] of byEpoch) if (offsets.length === 7) expect(new Set(offsets.map((o) => Math.round(o / 12.5))).size, `epoch ${epoch}`).toBe(7)
   }, 60_000)
 
+  it('a node stopped before its cosignature is due cosigns at once, and stop waits for it', async () => {
+    const sim = new Sim({ seed: 13, nodes: 4, epochBlocks: 6, delayMs: [1, 5] })
+    sim.watch('epoch.start')
+    sim.watch('checkpoint.cosigned')
+    await sim.startAll()
+    const node = sim.nodes[2]!
+    // Entries keep blocks coming; stop node 2 the moment it starts epoch 2.
+    for (let i = 0; i < 400 && !sim.eventTimes.get('epoch.start')!.some((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":2')); i++) {
+      if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
+      await sim.runFor(5)
+    }
+    const cosigned = (): Array<{ at: number; line: string }> => sim.eventTimes.get('checkpoint.cosigned')!.filter((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":1'))
+    expect(cosigned()).toEqual([]) // not due yet: 2Δ after the epoch's end
+    const at = sim.now
+    await node.replica!.stop()
+    expect(cosigned().map((e) => e.at)).toEqual([at])
+  }, 60_000)
+
   it('cosignDelay: 2Δ, then Δ/4 a place in the validator list, the spread capped at 4Δ', () => {
     const timing = { leaderMs: 300, advanceMs: 350, retryMs: 300 } // Δ = 50 ms
     const set = (n: number): ValidatorSet => new ValidatorSet(1, Array.from({ length: n }, (_, i) => ({ id: `v${String(i).padStart(4, '0')}`, key: new Uint8Array(32), weight: 1 })))

@@ -315,7 +315,7 @@ export class Sim {
     if (!node.up) return
     node.up = false
     node.incarnation++
-    void node.replica?.stop()
+    node.replica?.halt()
     node.replica = null
     this.record(`${index} crash`)
   }
