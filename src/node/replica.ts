@@ -12,7 +12,7 @@ import { decodeSignedEntry, encodeSignedEntry, signEntry } from '../ledger/entry
 import { bytesEqual, fromHex, sha256, toHex } from '../ledger/hash.ts'
 import { ENTRY_BYTES_MAX, MESSAGE_BYTES_MAX } from '../ledger/limits.ts'
 import { consistencyProof, verifyConsistency, type NodeReader } from '../ledger/merkle.ts'
-import type { LedgerState } from '../ledger/state.ts'
+import type { LedgerState, Validator } from '../ledger/state.ts'
 import { ledgerOrigin } from '../ledger/genesis.ts'
 import { cosign, formatCheckpoint, formatNote, keyId, parseNote, SIG_TYPE_COSIGNATURE_V1, verifyCosignature, type NoteSignature } from '../ledger/tlog.ts'
 import { EpochEngine, type Action, type ConsensusMessage, type Timing } from '../ledger/consensus/engine.ts'
@@ -100,6 +100,8 @@ export interface FinalizedLedger {
   putCheckpoint(epoch: number, note: string): Promise<void>
   checkpoint(epoch: number): Promise<string | undefined>
   latestCheckpoint(): Promise<[number, string] | undefined>
+  /** The validators of `epoch` (any epoch up to the current one). */
+  validatorsOf(epoch: number): Promise<Validator[]>
   readonly nodes: NodeReader
   /** Set when the ledger started from a sealed checkpoint and holds nothing below it. */
   readonly base?: { readonly epoch: number; readonly height: number; readonly logSize: number; readonly logRoot: Uint8Array } | null
@@ -315,7 +317,30 @@ export class Replica {
       if (base !== null && this.lastCosigned === null) this.lastCosigned = { size: base.logSize, root: base.logRoot }
       const votes = await this.cfg.wal.load()
       await this.startEngine(votes)
+      await this.resumeCheckpoint().catch((err: unknown) => this.cfg.env.log('replica.background-error', { what: 'checkpoint.resume', error: (err as Error).message }))
     })
+  }
+
+  /**
+   * The last epoch's checkpoint is not sealed here: the node stopped or crashed before it was
+   * (its cosignature waits cosignDelay after the epoch's end). Cosign it again, as at the epoch's
+   * end (a second cosignature of the same tree is no conflict); if it is not sealed soon after,
+   * it is fetched from peers, as always.
+   */
+  private async resumeCheckpoint(): Promise<void> {
+    const state = this.cfg.ledger.state
+    const closed = state.epoch.number - 1
+    const height = state.epoch.startHeight - 1
+    if (closed < 0 || height < 1 || (this.cfg.ledger.base?.height ?? 0) > height) return
+    if ((await this.cfg.ledger.checkpoint(closed)) !== undefined) return
+    const bytes = await this.cfg.ledger.blockBytes(height)
+    if (bytes === undefined) return
+    const set = new ValidatorSet(closed, await this.cfg.ledger.validatorsOf(closed))
+    const end = { height, logSize: decodeBlock(bytes).logSize }
+    const at = this.cfg.env.now() + cosignDelay(this.cfg.timing, set, this.cfg.me?.id)
+    this.cfg.env.log('checkpoint.resume', { epoch: closed })
+    this.cosignDue.push({ at, run: () => this.cosignCheckpoint(closed, set, end) })
+    this.wake(at)
   }
 
   /** As a crash leaves it (the simulation's crash): no more input, and nothing flushed. */
@@ -808,7 +833,8 @@ export class Replica {
     // In order, one epoch after the other (each checks that it extends the one cosigned before).
     const set = closing === null ? null : closing.cfg.validators
     const at = this.cfg.env.now() + cosignDelay(this.cfg.timing, set, this.cfg.me?.id)
-    this.cosignDue.push({ at, run: () => this.cosignCheckpoint(closedEpoch, set, boundary) })
+    const end = { height: boundary.meta.height, logSize: boundary.meta.logSize }
+    this.cosignDue.push({ at, run: () => this.cosignCheckpoint(closedEpoch, set, end) })
     this.wake(at)
   }
 
@@ -825,9 +851,10 @@ export class Replica {
   // -------------------------------------------------------------------------------------------
   // Checkpoints (DESIGN.md §3.2): cosign each epoch's checkpoint, seal it at > 2/3 of the weight.
 
-  private async cosignCheckpoint(epoch: number, set: ValidatorSet | null, state: LedgerState): Promise<void> {
-    const root = await this.rootAt(state.meta.height)
-    const body = formatCheckpoint({ origin: checkpointOrigin(state), size: state.meta.logSize, root })
+  /** Cosign the checkpoint of the log after the block at height `end.height`, epoch `epoch`'s last. */
+  private async cosignCheckpoint(epoch: number, set: ValidatorSet | null, end: { readonly height: number; readonly logSize: number }): Promise<void> {
+    const root = await this.rootAt(end.height)
+    const body = formatCheckpoint({ origin: checkpointOrigin(this.cfg.ledger.state), size: end.logSize, root })
     const validators = set ?? new ValidatorSet(epoch, [])
     const entry = { body, set: validators, sigs: new Map<string, NoteSignature>(), checked: new Set<string>(), sealed: false }
     const existing = this.cosigs.get(epoch)
@@ -838,14 +865,14 @@ export class Replica {
     if (me !== null && validators.get(me.id) !== undefined) {
       // Cosign only a tree that extends the last one we cosigned (tlog-witness rule).
       if (this.lastCosigned !== null) {
-        const proof = await consistencyProof(this.lastCosigned.size, state.meta.logSize, this.cfg.ledger.nodes)
-        if (!verifyConsistency(this.lastCosigned.size, state.meta.logSize, this.lastCosigned.root, root, proof)) {
+        const proof = await consistencyProof(this.lastCosigned.size, end.logSize, this.cfg.ledger.nodes)
+        if (!verifyConsistency(this.lastCosigned.size, end.logSize, this.lastCosigned.root, root, proof)) {
           this.cfg.env.log('checkpoint.inconsistent', { epoch })
           return
         }
       }
       const sig = cosign(me.seed, me.id, Math.floor(this.cfg.env.now() / 1000), body)
-      this.lastCosigned = { size: state.meta.logSize, root }
+      this.lastCosigned = { size: end.logSize, root }
       entry.sigs.set(me.id, sig)
       entry.checked.add(me.id)
       this.cfg.env.broadcast(encodeConsensus({ t: 'cosig', epoch, sig }))

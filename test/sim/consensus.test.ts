@@ -262,6 +262,32 @@ describe('epochs', () => {
     expect(cosigned().map((e) => e.at)).toEqual([at])
   }, 60_000)
 
+  it('a node that crashed before its cosignature was due cosigns when it restarts, and holds the sealed checkpoint', async () => {
+    const sim = new Sim({ seed: 14, nodes: 4, epochBlocks: 6, delayMs: [1, 5] })
+    sim.watch('epoch.start')
+    sim.watch('checkpoint.cosigned')
+    sim.watch('checkpoint.resume')
+    await sim.startAll()
+    const started = (): boolean => sim.eventTimes.get('epoch.start')!.some((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":2'))
+    for (let i = 0; i < 400 && !started(); i++) {
+      if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
+      await sim.runFor(5)
+    }
+    expect(started()).toBe(true)
+    sim.crash(2) // before its cosignature of epoch 1 was due
+    const mine = (name: string): Array<{ at: number; line: string }> => sim.eventTimes.get(name)!.filter((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":1'))
+    expect(mine('checkpoint.cosigned')).toEqual([])
+    await sim.runFor(1000)
+    const restartAt = sim.now
+    await sim.start(2)
+    await sim.runFor(3000)
+    sim.checkSafety()
+    expect(mine('checkpoint.resume').map((e) => e.at)).toEqual([restartAt])
+    expect(mine('checkpoint.cosigned').length).toBe(1)
+    expect(mine('checkpoint.cosigned')[0]!.at).toBeGreaterThan(restartAt)
+    expect(sim.nodes[2]!.ledger.allCheckpoints().has(1)).toBe(true)
+  }, 60_000)
+
   it('cosignDelay: 2Δ, then Δ/4 a place in the validator list, the spread capped at 4Δ', () => {
     const timing = { leaderMs: 300, advanceMs: 350, retryMs: 300 } // Δ = 50 ms
     const set = (n: number): ValidatorSet => new ValidatorSet(1, Array.from({ length: n }, (_, i) => ({ id: `v${String(i).padStart(4, '0')}`, key: new Uint8Array(32), weight: 1 })))

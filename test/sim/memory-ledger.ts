@@ -7,7 +7,7 @@ import { encodeBlock, type Block } from '../../src/ledger/block.ts'
 import { genesisState } from '../../src/ledger/genesis.ts'
 import { bytesEqual, toHex } from '../../src/ledger/hash.ts'
 import { leafHash } from '../../src/ledger/merkle.ts'
-import type { LedgerState } from '../../src/ledger/state.ts'
+import type { LedgerState, Validator } from '../../src/ledger/state.ts'
 import type { FinalizedLedger } from '../../src/node/replica.ts'
 
 export class MemoryLedger implements FinalizedLedger {
@@ -18,10 +18,12 @@ export class MemoryLedger implements FinalizedLedger {
   private readonly byDigest = new Map<string, number>()
   private readonly checkpoints = new Map<number, string>()
   private readonly nodeHashes = new Map<string, Uint8Array>()
+  private readonly validatorSets = new Map<number, Validator[]>()
 
   constructor(genesis: Uint8Array) {
     this.state = genesisState(genesis)
     this.nodeHashes.set('0/0', leafHash(genesis))
+    this.validatorSets.set(0, this.state.epoch.validators.slice())
   }
 
   async commitChain(chain: ReadonlyArray<{ block: Block; applied: Applied }>, cert: Uint8Array | null): Promise<void> {
@@ -35,9 +37,16 @@ export class MemoryLedger implements FinalizedLedger {
       this.hashes.push(toHex(applied.hash))
       this.byDigest.set(toHex(applied.hash), block.height)
       for (const n of applied.nodes) this.nodeHashes.set(`${n.level}/${n.index}`, n.hash)
+      this.validatorSets.set(applied.state.epoch.number, applied.state.epoch.validators.slice())
     }
     if (cert !== null) this.certs.set(head.meta.height, cert)
     this.state = head
+  }
+
+  async validatorsOf(epoch: number): Promise<Validator[]> {
+    const set = this.validatorSets.get(epoch)
+    if (set === undefined) throw new Error(`memory ledger: no validators of epoch ${epoch}`)
+    return set.slice()
   }
 
   async blockBytes(height: number): Promise<Uint8Array | undefined> {
