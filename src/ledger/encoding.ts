@@ -150,19 +150,15 @@ class Writer {
     }
   }
 
+  /** A map key's encoding (head and UTF-8): written at the end of the buffer, copied out, kept. */
   private key(k: string): Buffer {
     let enc = this.keys.get(k)
     if (enc === undefined) {
       if (!k.isWellFormed()) this.invalid()
-      const len = Buffer.byteLength(k, 'utf8')
-      const saved = { buf: this.buf, pos: this.pos }
-      this.buf = Buffer.allocUnsafe(9 + len)
-      this.pos = 0
-      this.head(MAJOR_TEXT, len)
-      this.buf.write(k, this.pos, len, 'utf8')
-      enc = this.buf.subarray(0, this.pos + len)
-      this.buf = saved.buf
-      this.pos = saved.pos
+      const start = this.pos
+      this.value(k, 0)
+      enc = Buffer.from(this.buf.subarray(start, this.pos))
+      this.pos = start
       if (this.keys.size >= KEY_CACHE_MAX) this.keys.clear()
       this.keys.set(k, enc)
     }

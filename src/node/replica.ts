@@ -297,11 +297,11 @@ export class Replica {
   }
 
   /** Serialize every input: the engine sees one event at a time, actions run in order. */
-  private run(fn: () => Promise<void> | void): Promise<void> {
+  private run(fn: () => Promise<void> | void, evenStopped = false): Promise<void> {
     const next = this.queue.then(async () => {
-      if (this.stopped) return
+      if (this.stopped && !evenStopped) return
       await fn()
-      if (this.own.size > 0) this.routeOwn(false)
+      if (!this.stopped && this.own.size > 0) this.routeOwn(false)
     })
     this.queue = next.catch((err: unknown) => {
       this.cfg.env.log('replica.error', { error: (err as Error).message, stack: (err as Error).stack })
@@ -337,10 +337,8 @@ export class Replica {
     if (bytes === undefined) return
     const set = new ValidatorSet(closed, await this.cfg.ledger.validatorsOf(closed))
     const end = { height, logSize: decodeBlock(bytes).logSize }
-    const at = this.cfg.env.now() + cosignDelay(this.cfg.timing, set, this.cfg.me?.id)
     this.cfg.env.log('checkpoint.resume', { epoch: closed })
-    this.cosignDue.push({ at, run: () => this.cosignCheckpoint(closed, set, end) })
-    this.wake(at)
+    this.scheduleCosign(closed, set, end)
   }
 
   /** As a crash leaves it (the simulation's crash): no more input, and nothing flushed. */
@@ -349,19 +347,15 @@ export class Replica {
   }
 
   /** No input is taken from now on. Resolves once what is in flight has landed: the queue, the
-   * commits, and the checkpoint cosignings (those not due yet are done now). Not through run(),
-   * which skips work once stopped (through it, none of this ran). */
+   * commits, and the checkpoint cosignings (those not due yet are done now). Queued as work
+   * that runs even once stopped (other work is skipped from now on). */
   stop(): Promise<void> {
     this.stopped = true
-    const done = this.queue.then(async () => {
+    return this.run(async () => {
       await this.commits
       this.cosignDueNow(this.cfg.env.now(), true)
       await this.cosigning
-    })
-    this.queue = done.catch((err: unknown) => {
-      this.cfg.env.log('replica.error', { error: (err as Error).message, stack: (err as Error).stack })
-    })
-    return this.queue
+    }, true)
   }
 
   /** (Re)create the engine for the ledger's current epoch, starting at its last finalized block. */
@@ -832,20 +826,29 @@ export class Replica {
     // boundary's checkpoint whatever has been committed since.
     // In order, one epoch after the other (each checks that it extends the one cosigned before).
     const set = closing === null ? null : closing.cfg.validators
+    this.scheduleCosign(closedEpoch, set, { height: boundary.meta.height, logSize: boundary.meta.logSize })
+  }
+
+  /** Cosign epoch `epoch`'s checkpoint (the log after the block at `end.height`) cosignDelay from now. */
+  private scheduleCosign(epoch: number, set: ValidatorSet | null, end: { readonly height: number; readonly logSize: number }): void {
     const at = this.cfg.env.now() + cosignDelay(this.cfg.timing, set, this.cfg.me?.id)
-    const end = { height: boundary.meta.height, logSize: boundary.meta.logSize }
-    this.cosignDue.push({ at, run: () => this.cosignCheckpoint(closedEpoch, set, end) })
+    this.cosignDue.push({ at, run: () => this.cosignCheckpoint(epoch, set, end) })
     this.wake(at)
   }
 
   /** Start the checkpoint cosignings that are due (all of them when `all`), in epoch order. */
   private cosignDueNow(now: number, all: boolean): void {
     while (this.cosignDue.length > 0 && (all || (this.cosignDue[0] as { at: number }).at <= now)) {
-      const { run } = this.cosignDue.shift() as { run: () => Promise<void> }
-      this.cosigning = this.cosigning.then(run).catch((err: unknown) => {
-        if (!this.stopped) this.cfg.env.log('replica.background-error', { what: 'checkpoint.cosign', error: (err as Error).message })
-      })
+      this.onCosigning('checkpoint.cosign', (this.cosignDue.shift() as { run: () => Promise<void> }).run)
     }
+  }
+
+  /** Append `fn` to the cosigning chain (in order, beside the queue; stop() waits for it). A
+   * failure is logged, and the chain goes on. */
+  private onCosigning(what: string, fn: () => Promise<void>): void {
+    this.cosigning = this.cosigning.then(fn).catch((err: unknown) => {
+      if (!this.stopped) this.cfg.env.log('replica.background-error', { what, error: (err as Error).message })
+    })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -941,14 +944,10 @@ export class Replica {
     const note = formatNote(entry.body, sigs)
     // Written beside the queue, on the cosigning chain (stop() waits for it): a synced write
     // there held up the votes of the next epoch's first views.
-    this.cosigning = this.cosigning
-      .then(async () => {
-        await this.cfg.ledger.putCheckpoint(epoch, note)
-        this.cfg.env.log('checkpoint.sealed', { epoch, cosigners: sigs.length })
-      })
-      .catch((err: unknown) => {
-        if (!this.stopped) this.cfg.env.log('replica.background-error', { what: 'checkpoint.seal', error: (err as Error).message })
-      })
+    this.onCosigning('checkpoint.seal', async () => {
+      await this.cfg.ledger.putCheckpoint(epoch, note)
+      this.cfg.env.log('checkpoint.sealed', { epoch, cosigners: sigs.length })
+    })
   }
 
   // -------------------------------------------------------------------------------------------
