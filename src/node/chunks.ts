@@ -6,15 +6,14 @@
 // before any chunk, so a root without meta is debris and is not listed. Roots and indexes come
 // from peers: they are checked before they touch a path. One process owns the directory.
 
-import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
-import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TrothError, assert } from '../errors.ts'
 import { asBool, asBytes, asMap, asUint, decode, encode } from '../ledger/encoding.ts'
 import { HASH_BYTES, bytesEqual, fromHex } from '../ledger/hash.ts'
 import { CHUNK_BYTES, SNAPSHOT_BYTES_MAX } from '../ledger/limits.ts'
 import { inclusionProof, leafHash, nodeHash, rootOf } from '../ledger/merkle.ts'
-import { syncDir } from '../fsync.ts'
+import { syncDir, writeDurable } from '../fsync.ts'
 
 /** Chunks one stored snapshot may have: 2^22 chunks of 256 KiB = 1 TiB, a 128 MiB meta file.
  * Below SNAPSHOT_CHUNKS_MAX because the leaves are held in memory whole. */
@@ -106,25 +105,6 @@ function buildLevels(leaves: Uint8Array): Uint8Array[] {
 
 function cachedBytes(c: Cached): number {
   return c.meta.leaves.length + (c.levels?.reduce((sum, l) => sum + l.length, 0) ?? 0)
-}
-
-/** Writes `name` in `dir` so that after a crash it holds either the old bytes or the new. */
-async function writeDurable(dir: string, name: string, bytes: Uint8Array): Promise<void> {
-  const tmp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`)
-  try {
-    const fh = await open(tmp, 'wx', 0o600)
-    try {
-      for (let at = 0; at < bytes.length; ) at += (await fh.write(bytes, at, bytes.length - at)).bytesWritten
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, join(dir, name))
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
-  await syncDir(dir)
 }
 
 export class ChunkStore {

@@ -107,12 +107,24 @@ export interface FinalizedLedger {
   readonly base?: { readonly epoch: number; readonly height: number; readonly logSize: number; readonly logRoot: Uint8Array } | null
 }
 
-/** Own votes, durable before they leave the node (DESIGN.md §4: persist before sending). */
+/** A tree this node cosigned: the log's size and root. */
+export interface CosignedTree {
+  readonly size: number
+  readonly root: Uint8Array
+}
+
+/** What the node signed, durable before it leaves the node (DESIGN.md §4: persist before
+ * sending): its votes, and the last checkpoint tree it cosigned (the tlog-witness rule, "cosign
+ * only a tree that extends the last one", must hold across restarts too). */
 export interface Wal {
   append(vote: Vote): Promise<void>
   load(): Promise<Vote[]>
   /** Drop votes of epochs before `epoch` (they can never be needed again). */
   prune(epoch: number): Promise<void>
+  /** The last tree saved with saveCosigned, or null if none ever was. */
+  cosigned(): Promise<CosignedTree | null>
+  /** Durable when the promise resolves; replaces the one saved before. */
+  saveCosigned(tree: CosignedTree): Promise<void>
 }
 
 export type SyncRequest =
@@ -253,7 +265,7 @@ export class Replica {
   /** Cosignatures collected per epoch, until sealed. */
   /** `checked`: the names whose cosignature in `sigs` was verified against `body` already. */
   private cosigs = new Map<number, { body: string; set: ValidatorSet; sigs: Map<string, NoteSignature>; checked: Set<string>; sealed: boolean }>()
-  private lastCosigned: { size: number; root: Uint8Array } | null = null
+  private lastCosigned: CosignedTree | null = null
   /** Epochs whose checkpoint we have not sealed locally yet: ask peers for it when due. */
   private checkpointDue = new Map<number, { at: number; tries: number; set: ValidatorSet; body: string }>()
   /** Own submitted entries waiting for finality (for latency figures). */
@@ -311,10 +323,13 @@ export class Replica {
 
   start(): Promise<void> {
     return this.run(async () => {
-      // A ledger that started from a sealed checkpoint: the next checkpoint we cosign must extend
-      // that one (the frontier stored with it gives the consistency proof).
+      // The next checkpoint we cosign must extend the last tree we cosigned (saved beside the
+      // WAL), or the sealed checkpoint the ledger started from (the frontier stored with it gives
+      // the consistency proof), whichever is larger.
       const base = this.cfg.ledger.base ?? null
-      if (base !== null && this.lastCosigned === null) this.lastCosigned = { size: base.logSize, root: base.logRoot }
+      const saved = await this.cfg.wal.cosigned()
+      const candidates = [this.lastCosigned, saved, base === null ? null : { size: base.logSize, root: base.logRoot }]
+      for (const c of candidates) if (c !== null && (this.lastCosigned === null || c.size > this.lastCosigned.size)) this.lastCosigned = c
       const votes = await this.cfg.wal.load()
       await this.startEngine(votes)
       await this.resumeCheckpoint().catch((err: unknown) => this.cfg.env.log('replica.background-error', { what: 'checkpoint.resume', error: (err as Error).message }))
@@ -866,15 +881,18 @@ export class Replica {
     if (existing !== undefined && (existing.body === '' || existing.body === body)) for (const s of existing.sigs.values()) entry.sigs.set(s.name, s)
     const me = this.cfg.me
     if (me !== null && validators.get(me.id) !== undefined) {
-      // Cosign only a tree that extends the last one we cosigned (tlog-witness rule).
-      if (this.lastCosigned !== null) {
-        const proof = await consistencyProof(this.lastCosigned.size, end.logSize, this.cfg.ledger.nodes)
-        if (!verifyConsistency(this.lastCosigned.size, end.logSize, this.lastCosigned.root, root, proof)) {
-          this.cfg.env.log('checkpoint.inconsistent', { epoch })
+      // Cosign only a tree that extends the last one we cosigned (tlog-witness rule), across
+      // restarts too: that tree is durable before the cosignature leaves.
+      const last = this.lastCosigned
+      if (last !== null) {
+        const proof = last.size > end.logSize ? null : await consistencyProof(last.size, end.logSize, this.cfg.ledger.nodes)
+        if (proof === null || !verifyConsistency(last.size, end.logSize, last.root, root, proof)) {
+          this.cfg.env.log('checkpoint.inconsistent', { epoch, size: end.logSize, cosigned_size: last.size })
           return
         }
       }
       const sig = cosign(me.seed, me.id, Math.floor(this.cfg.env.now() / 1000), body)
+      if (last === null || last.size < end.logSize) await this.cfg.wal.saveCosigned({ size: end.logSize, root })
       this.lastCosigned = { size: end.logSize, root }
       entry.sigs.set(me.id, sig)
       entry.checked.add(me.id)

@@ -3,18 +3,23 @@
 // turn into an equivocation. Record = u32be length || CBOR vote || first 4 bytes of SHA-256 of
 // the CBOR. A torn last record (kill -9 mid-write) is detected on load and cut off; a damaged
 // record before the end means the disk lies, and the node refuses to start.
+//
+// Beside it, `<wal>.cosigned` holds the last checkpoint tree the node cosigned (size and root),
+// written before the cosignature leaves: CBOR {size, root} || first 4 bytes of its SHA-256,
+// replaced whole (temporary file, sync, rename, sync of the directory), so it is never torn.
 
-import { open, rename, type FileHandle } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import { openSync, closeSync, write, constants } from 'node:fs'
-import { syncDir } from '../fsync.ts'
-import { dirname } from 'node:path'
+import { writeDurable } from '../fsync.ts'
+import { basename, dirname } from 'node:path'
 import { createHash } from 'node:crypto'
 import { TrothError } from '../errors.ts'
-import { decode, encode } from '../ledger/encoding.ts'
+import { asBytes, asMap, asUint, decode, encode } from '../ledger/encoding.ts'
 import { voteFromCbor, voteToCbor, type Vote } from '../ledger/consensus/messages.ts'
-import type { Wal } from './replica.ts'
+import type { CosignedTree, Wal } from './replica.ts'
 
 const RECORD_BYTES_MAX = 4096
+const COSIGNED_BYTES_MAX = 128
 const WAL_BYTES_MAX = 64 * 1024 * 1024
 /** prune() rewrites the file only once it holds this many votes of earlier epochs (about 550 kB):
  * a rewrite is three syncs, and doing it at every epoch's start delayed that epoch's first
@@ -129,20 +134,44 @@ export class FileWal implements Wal {
     const keep = this.votes.filter((x) => x.epoch >= epoch)
     const old = this.votes.length - keep.length
     if (old === 0 || (!force && old < WAL_PRUNE_MIN_OLD_VOTES)) return
-    const tmp = `${this.path}.tmp`
-    const out = await open(tmp, 'w', 0o600)
-    try {
-      await out.write(Buffer.concat(keep.map(record)))
-      await out.datasync()
-    } finally {
-      await out.close()
-    }
-    await rename(tmp, this.path)
-    await syncDir(dirname(this.path))
+    await writeDurable(dirname(this.path), basename(this.path), Buffer.concat(keep.map(record)))
     await (this.fh as FileHandle).close()
     this.fh = await open(this.path, 'a+', 0o600)
     this.openAppend()
     this.votes = keep
+  }
+
+  async cosigned(): Promise<CosignedTree | null> {
+    const path = `${this.path}.cosigned`
+    let fh: FileHandle
+    try {
+      fh = await open(path, 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+    try {
+      const { size } = await fh.stat()
+      if (size > COSIGNED_BYTES_MAX || size < 5) throw new TrothError('store.corrupt', `${path} is ${size} bytes, not a cosigned tree`)
+      const buf = Buffer.alloc(size)
+      await fh.read(buf, 0, size, 0)
+      const body = buf.subarray(0, size - 4)
+      if (!check4(body).equals(buf.subarray(size - 4))) throw new TrothError('store.corrupt', `${path} is damaged`)
+      try {
+        const m = asMap(decode(body, { bytesMax: COSIGNED_BYTES_MAX }), 'cosigned', ['size', 'root'])
+        return { size: asUint(m.size, 'cosigned.size'), root: asBytes(m.root, 'cosigned.root', 32) }
+      } catch (err) {
+        throw new TrothError('store.corrupt', `${path}: ${(err as Error).message}`)
+      }
+    } finally {
+      await fh.close()
+    }
+  }
+
+  async saveCosigned(tree: CosignedTree): Promise<void> {
+    const path = `${this.path}.cosigned`
+    const body = encode({ size: tree.size, root: tree.root })
+    await writeDurable(dirname(path), basename(path), Buffer.concat([body, check4(body)]))
   }
 
   async close(): Promise<void> {

@@ -12,12 +12,12 @@ import { describe } from 'vitest'
 import { blockHash, decodeBlock, encodeBlock } from '../../src/ledger/block.ts'
 import { decode, encode, type CborValue } from '../../src/ledger/encoding.ts'
 import { bytesEqual, toHex } from '../../src/ledger/hash.ts'
-import { certToCbor, makeCertificate, signVote, VOTE_KINDS, type Vote } from '../../src/ledger/consensus/messages.ts'
+import { certToCbor, makeCertificate, signVote, VOTE_KINDS } from '../../src/ledger/consensus/messages.ts'
 import { cosign, formatCheckpoint, formatNote } from '../../src/ledger/tlog.ts'
 import { RPC_FRAME_BYTES_CEILING } from '../../src/p2p/rpc.ts'
-import { Replica, checkpointOrigin, decodeSyncRequest, encodeConsensus, type SyncRequest, type Wal } from '../../src/node/replica.ts'
+import { Replica, checkpointOrigin, decodeSyncRequest, encodeConsensus, type SyncRequest } from '../../src/node/replica.ts'
 import type { Built } from '../../src/ledger/apply.ts'
-import { MemoryLedger } from '../sim/memory-ledger.ts'
+import { MemoryLedger, MemoryWal } from '../sim/memory-ledger.ts'
 import { SCRIPT_POLICY, type Person } from '../ledger/fixtures.ts'
 import { DECODE_CODES, attempt, attemptAsync, fuzzAsync } from './harness.ts'
 import { applyStep, applyTextStep, cborValueArb, hostileBytes, mutatedBytes, setField, shapedMapArb, stepArb, textStepArb } from './mutate.ts'
@@ -27,19 +27,6 @@ import * as corpus from './corpus.ts'
 /** The replica starts at this height of the scripted history (epoch 1); later blocks come by sync. */
 const HEAD = 7
 const SYNC_RESPONSE_LIMIT = RPC_FRAME_BYTES_CEILING - 1024
-
-class MemoryWal implements Wal {
-  votes: Vote[] = []
-  async append(v: Vote): Promise<void> {
-    this.votes.push(v)
-  }
-  async load(): Promise<Vote[]> {
-    return [...this.votes]
-  }
-  async prune(epoch: number): Promise<void> {
-    this.votes = this.votes.filter((v) => v.epoch >= epoch)
-  }
-}
 
 interface World {
   readonly genesis: Uint8Array

@@ -288,6 +288,45 @@ describe('epochs', () => {
     expect(sim.nodes[2]!.ledger.allCheckpoints().has(1)).toBe(true)
   }, 60_000)
 
+  it('the last tree a node cosigned is durable: after a restart it cosigns no tree that does not extend it', async () => {
+    const sim = new Sim({ seed: 15, nodes: 4, epochBlocks: 6, delayMs: [1, 5] })
+    sim.watch('checkpoint.cosigned')
+    sim.watch('checkpoint.inconsistent')
+    await sim.startAll()
+    const node = sim.nodes[2]!
+    const mine = (name: string): Array<{ at: number; line: string }> => sim.eventTimes.get(name)!.filter((e) => e.line.startsWith('2 '))
+    for (let i = 0; i < 600 && !mine('checkpoint.cosigned').some((e) => e.line.includes('"epoch":1')); i++) {
+      if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
+      await sim.runFor(5)
+    }
+    // Saved before the cosignature left: the tree of the checkpoint it last cosigned.
+    await sim.runFor(500) // sealed by then
+    const saved = node.wal.tree
+    expect(saved).not.toBeNull()
+    const last = JSON.parse(mine('checkpoint.cosigned').at(-1)!.line.split(' ').slice(2).join(' ')) as { epoch: number }
+    const note = (await sim.nodes[0]!.ledger.checkpoint(last.epoch))!
+    const [, size, root] = note.split('\n')
+    expect(saved!.size).toBe(Number(size))
+    expect(Buffer.from(saved!.root).toString('base64')).toBe(root)
+    // Its disk now says it cosigned another tree of that size (a log rewritten under it): after
+    // the restart it must cosign nothing its log holds, since none extends that tree.
+    sim.crash(2)
+    node.wal.tree = { size: saved!.size, root: new Uint8Array(32).fill(7) }
+    const restartAt = sim.now
+    await sim.start(2)
+    for (let i = 0; i < 300; i++) {
+      if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
+      await sim.runFor(5)
+    }
+    await sim.runFor(2000)
+    sim.checkSafety()
+    expect(node.ledger.state.epoch.number).toBeGreaterThan(3)
+    expect(mine('checkpoint.cosigned').filter((e) => e.at >= restartAt)).toEqual([])
+    expect(mine('checkpoint.inconsistent').length).toBeGreaterThanOrEqual(2)
+    // The others (3 of 4) still seal, and the node holds their sealed checkpoints.
+    expect(node.ledger.allCheckpoints().has(node.ledger.state.epoch.number - 2)).toBe(true)
+  }, 60_000)
+
   it('cosignDelay: 2Δ, then Δ/4 a place in the validator list, the spread capped at 4Δ', () => {
     const timing = { leaderMs: 300, advanceMs: 350, retryMs: 300 } // Δ = 50 ms
     const set = (n: number): ValidatorSet => new ValidatorSet(1, Array.from({ length: n }, (_, i) => ({ id: `v${String(i).padStart(4, '0')}`, key: new Uint8Array(32), weight: 1 })))

@@ -1,6 +1,6 @@
-// An in-memory FinalizedLedger for the simulation: the same contract as LedgerStore (atomic
-// commit of a finalized chain with its certificate), kept in maps. It plays the node's disk: it
-// survives a simulated crash.
+// An in-memory FinalizedLedger and vote WAL for the simulation: the same contracts as LedgerStore
+// (atomic commit of a finalized chain with its certificate) and FileWal, kept in memory. They
+// play the node's disk: they survive a simulated crash.
 
 import type { Applied } from '../../src/ledger/apply.ts'
 import { encodeBlock, type Block } from '../../src/ledger/block.ts'
@@ -8,7 +8,29 @@ import { genesisState } from '../../src/ledger/genesis.ts'
 import { bytesEqual, toHex } from '../../src/ledger/hash.ts'
 import { leafHash } from '../../src/ledger/merkle.ts'
 import type { LedgerState, Validator } from '../../src/ledger/state.ts'
-import type { FinalizedLedger } from '../../src/node/replica.ts'
+import type { Vote } from '../../src/ledger/consensus/messages.ts'
+import type { CosignedTree, FinalizedLedger, Wal } from '../../src/node/replica.ts'
+
+export class MemoryWal implements Wal {
+  votes: Vote[] = []
+  /** The last tree saved (tests may set it, as a disk holding another tree would). */
+  tree: CosignedTree | null = null
+  async append(v: Vote): Promise<void> {
+    this.votes.push(v)
+  }
+  async load(): Promise<Vote[]> {
+    return [...this.votes]
+  }
+  async prune(epoch: number): Promise<void> {
+    this.votes = this.votes.filter((v) => v.epoch >= epoch)
+  }
+  async cosigned(): Promise<CosignedTree | null> {
+    return this.tree
+  }
+  async saveCosigned(tree: CosignedTree): Promise<void> {
+    this.tree = { size: tree.size, root: tree.root.slice() }
+  }
+}
 
 export class MemoryLedger implements FinalizedLedger {
   state: LedgerState

@@ -13,9 +13,9 @@ import { sha256, toHex } from '../../src/ledger/hash.ts'
 import { signVote, type Vote } from '../../src/ledger/consensus/messages.ts'
 import {
   Replica, decodeConsensus, decodeSyncRequest, encodeConsensus, encodeSyncRequest,
-  type ReplicaEnv, type SyncRequest, type Wal,
+  type ReplicaEnv, type SyncRequest,
 } from '../../src/node/replica.ts'
-import { MemoryLedger } from './memory-ledger.ts'
+import { MemoryLedger, MemoryWal } from './memory-ledger.ts'
 import { Rng } from './rng.ts'
 
 export type Byzantine = 'equivocator' | 'double-voter' | 'nullify-finalize' | 'forger' | 'wrong-epoch' | 'replayer' | 'silent-leader' | 'withholder'
@@ -30,19 +30,6 @@ export interface SimOptions {
   readonly idleMs?: number
   /** How votes travel (EngineConfig.relay); default 'collector', as the daemon runs. */
   readonly relay?: 'all' | 'collector'
-}
-
-class MemoryWal implements Wal {
-  votes: Vote[] = []
-  async append(v: Vote): Promise<void> {
-    this.votes.push(v)
-  }
-  async load(): Promise<Vote[]> {
-    return [...this.votes]
-  }
-  async prune(epoch: number): Promise<void> {
-    this.votes = this.votes.filter((v) => v.epoch >= epoch)
-  }
 }
 
 interface Event {
