@@ -7,7 +7,10 @@
 // Daemons that share a process share its cache of verified signatures (a signature one of them
 // checked is free for the others): fewer checks than nodes that each run alone make, as
 // sig_checks_per_block shows. `--procs N` (one process a daemon) has no such sharing.
-// Usage: node bench/consensus.ts [N...] [--seconds S] [--warm S] [--procs P] [--relay all,collector]
+// `--down K` stops K daemons once all have finalized a few blocks, before the warm-up: the others
+// run on with K validators silent (their leader views time out; in collector mode, the views
+// they collect for wait for the fallback).
+// Usage: node bench/consensus.ts [N...] [--seconds S] [--warm S] [--procs P] [--relay all,collector] [--down K]
 
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -24,11 +27,14 @@ const args = process.argv.slice(2)
 const opt = (name: string, dflt: string): string => (args.includes(name) ? (args[args.indexOf(name) + 1] as string) : dflt)
 const seconds = Number(opt('--seconds', '15'))
 const procs = Number(opt('--procs', '1'))
-const sizes = args.filter((a, i) => /^\d+$/.test(a) && !['--seconds', '--procs', '--warm'].includes(args[i - 1] ?? '')).map(Number)
+const sizes = args.filter((a, i) => /^\d+$/.test(a) && !['--seconds', '--procs', '--warm', '--down'].includes(args[i - 1] ?? '')).map(Number)
+const DOWN = Number(opt('--down', '0'))
 const RATE_PER_S = Number(process.env.BENCH_RATE ?? '40')
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? '200')
 const DELTA_MS = Number(process.env.BENCH_DELTA_MS ?? '50')
-const WARM_S = Number(opt('--warm', '3'))
+// With --down, long enough that the stopped daemons count as out of reach (node/reach.ts: the
+// others' first REACH_TIMES.heardMs count every validator as reachable).
+const WARM_S = Number(opt('--warm', args.includes('--down') ? '15' : '3'))
 // How votes travel (docs/consensus.md "Votes through a collector"): the daemon's default ('auto',
 // by validator count), or forced, several compared in one run: `--relay all,collector`.
 type Relay = 'all' | 'collector' | 'auto'
@@ -133,12 +139,18 @@ class Group {
   async stop(): Promise<void> {
     for (const d of this.daemons) await d.stop()
   }
+
+  /** Stop the last `k` daemons (--down); the rest run on. */
+  async stopLast(k: number): Promise<void> {
+    for (const d of this.daemons.splice(this.daemons.length - k, k)) await d.stop()
+  }
 }
 
 type Request =
   | { t: 'start'; dir: string; genesis: string; seeds: string[]; indices: number[]; bootstrap: string[] }
   | { t: 'probe' }
   | { t: 'submit'; rate: number; seconds: number; startAt: number }
+  | { t: 'down'; count: number }
   | { t: 'stop' }
 
 /** Worker process: runs one Group on the parent's orders (IPC), one answer per request. */
@@ -153,6 +165,9 @@ async function child(): Promise<void> {
         process.send!({ minHeight: g!.minHeight(), peersMin: g!.peersMin(), view: g!.view(), epoch: g!.epoch(), frames: g!.frames() })
       } else if (m.t === 'submit') {
         process.send!(await g!.submit(m.rate, m.seconds, m.startAt))
+      } else if (m.t === 'down') {
+        await g!.stopLast(m.count)
+        process.send!({ down: m.count })
       } else {
         await g?.stop()
         process.send!({ stopped: true }, () => process.exit(0))
@@ -205,6 +220,10 @@ async function run(n: number): Promise<void> {
     // Warm up: wait until every node has finalized a few blocks.
     const t0 = Date.now()
     while ((await probe()).minHeight < 5 && Date.now() - t0 < 60_000) await sleep(100)
+    if (DOWN > 0) {
+      if (local !== null) await local.stopLast(DOWN)
+      else await remotes.at(-1)!.ask({ t: 'down', count: DOWN })
+    }
     // Then the same load for WARM_S seconds, not counted: the first seconds of a process are
     // slower (JIT, connection windows), and the figures are for a node that has been running.
     const warmAt = Date.now() + 200
@@ -228,7 +247,7 @@ async function run(n: number): Promise<void> {
     const views = after.epoch === before.epoch ? after.view - before.view : NaN
     const blocks = after.minHeight - before.minHeight
     console.log(
-      `nodes=${n} procs=${p} relay=${relayFor(relay, n)} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
+      `nodes=${n} procs=${p} relay=${relayFor(relay, n)}${DOWN > 0 ? ` down=${DOWN}` : ''} submitted=${submitted} finalized=${lat.length} finality_p50_ms=${pct(lat, 0.5)} finality_p99_ms=${pct(lat, 0.99)} ` +
         `max_ms=${lat.at(-1)} epoch_change_entries=${change.length} epoch_change_p50_ms=${pct(change, 0.5)} epoch_change_max_ms=${change.at(-1) ?? NaN} entries_per_s=${(lat.length / elapsed).toFixed(1)} blocks=${blocks} blocks_per_s=${(blocks / elapsed).toFixed(1)} ` +
         `views=${Number.isNaN(views) ? 'n/a' : views} cpu_ms_per_view=${Number.isNaN(views) || views === 0 ? 'n/a' : (cpuMs / views).toFixed(0)} cpu_ms_per_block=${blocks > 0 ? (cpuMs / blocks).toFixed(0) : 'n/a'} cpu_per_wall=${(cpuMs / 1000 / elapsed).toFixed(2)} ` +
         // Signature checks that reached OpenSSL: daemons of one process share its cache of
@@ -236,7 +255,7 @@ async function run(n: number): Promise<void> {
         // is free; one node a machine, each checks at least verifications_per_view_min itself.
         `sig_checks_per_block=${blocks > 0 ? (verifies / blocks).toFixed(0) : 'n/a'} ` +
         `frames_per_block=${blocks > 0 ? ((after.frames.consensus - before.frames.consensus) / blocks).toFixed(0) : 'n/a'}+${blocks > 0 ? ((after.frames.entry - before.frames.entry) / blocks).toFixed(0) : 'n/a'} (consensus+entries, all nodes) ` +
-        `peers_min=${before.peersMin}/${after.peersMin} (of ${n - 1}, at start/end) load=${(await import('node:os')).loadavg()[0]!.toFixed(2)}`,
+        `peers_min=${before.peersMin}/${after.peersMin} (of ${n - 1 - DOWN}, at start/end) load=${(await import('node:os')).loadavg()[0]!.toFixed(2)}`,
     )
   } finally {
     if (local !== null) await local.stop()

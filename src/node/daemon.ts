@@ -26,6 +26,7 @@ import { ledgerPath } from './data-dir.ts'
 import { Replica, decodeSyncRequest, encodeSyncRequest, type SyncRequest } from './replica.ts'
 import { fetchSealedStart, serveSealed, serveState } from './sealed-start.ts'
 import { FileWal } from './wal.ts'
+import { Reach, type ReachTimes } from './reach.ts'
 import { ChunkStore } from './chunks.ts'
 import { Obligations } from './obligations.ts'
 
@@ -61,6 +62,9 @@ export interface DaemonOptions {
    * epoch's validator count, RELAY_ALL_MAX_VALIDATORS), or forced 'all' / 'collector' (bench and
    * tests compare them). */
   readonly relay?: 'all' | 'collector' | 'auto'
+  /** When a validator without a connection counts as out of reach (node/reach.ts; default
+   * REACH_TIMES; tests shorten them). */
+  readonly reach?: ReachTimes
 }
 
 export const SYNC_MODES = ['replay', 'checkpoint'] as const
@@ -240,22 +244,25 @@ export class Daemon {
      * direct reach: otherwise it would just double the work. `except`: members not to send to;
      * `to`: the only members to send to (a vote for its collector, a certificate for one peer).
      */
+    const reach = new Reach(() => Date.now(), o.reach)
     const toAll = (channel: Channel | null, topic: 'consensus' | 'entries', payload: Uint8Array, except?: ReadonlySet<string>, to?: readonly string[]): void => {
       const peers = host.peers()
-      let unreached: boolean
+      reach.connected(peers)
+      const unconnected: string[] = []
       if (to !== undefined) {
-        unreached = false
         for (const member of to) {
           if (member === id) continue
           if (peers.includes(member)) channel?.send(member, payload)
-          else unreached = true
+          else unconnected.push(member)
         }
       } else {
         for (const peer of peers) if (except?.has(peer) !== true) channel?.send(peer, payload)
         const connected = new Set(peers)
-        unreached = store.state.epoch.validators.some((v) => v.id !== id && !connected.has(v.id) && except?.has(v.id) !== true)
+        for (const v of store.state.epoch.validators) if (v.id !== id && !connected.has(v.id) && except?.has(v.id) !== true) unconnected.push(v.id)
       }
-      if (unreached) void gossip.publish(topic, payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
+      // By gossip too for validators without a connection, unless they are out of reach (down):
+      // then only as the occasional probe (node/reach.ts).
+      if (reach.viaGossip(unconnected)) void gossip.publish(topic, payload).catch((err: unknown) => log('gossip.error', { error: (err as Error).message }))
     }
     const replica = new Replica({
       me: { id, seed: o.seed },
@@ -272,6 +279,7 @@ export class Daemon {
         gossipEntry: (wire, to) => toAll(holder.d?.entryChannel ?? null, 'entries', wire, undefined, to),
         request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),
         penalise: (from, reason) => host.penalise(from, reason, 10),
+        reachable: (member) => member === id || host.peers().includes(member) || reach.recentlySeen(member),
         log: (event, fields) => {
           log(event, fields)
           // Membership may have changed at an epoch boundary: drop peers no longer admitted; and
@@ -324,8 +332,14 @@ export class Daemon {
     }
     d.channel = await Channel.open(host, 'consensus', CONSENSUS_FRAME_BYTES_MAX, (frame, from) => void replica.onConsensus(frame, from))
     d.entryChannel = await Channel.open(host, 'entry', ENTRY_BYTES_MAX, (frame, from) => void replica.onEntry(frame, from))
-    gossip.subscribe('consensus', (payload, from) => replica.onConsensus(payload, from))
-    gossip.subscribe('entries', (payload, from) => replica.onEntry(payload, from))
+    gossip.subscribe('consensus', (payload, from) => {
+      reach.heard(from)
+      return replica.onConsensus(payload, from)
+    })
+    gossip.subscribe('entries', (payload, from) => {
+      reach.heard(from)
+      return replica.onEntry(payload, from)
+    })
     await replica.start()
     collectGarbage() // the WAL read and the engine's start (src/gc.ts)
     // Duties (DESIGN.md §5). TROTH_TEST_SKIP_AUDITS=1 is a test-only switch read here, from this

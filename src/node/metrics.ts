@@ -112,6 +112,17 @@ export class NodeMetrics {
     channelCounter('troth_channel_frames_total', 'Frames over the direct channels, by channel and direction', ['channel', 'direction'], [['framesOut', { direction: 'out' }], ['framesIn', { direction: 'in' }]])
     channelCounter('troth_channel_bytes_total', 'Frame bytes over the direct channels, by channel and direction', ['channel', 'direction'], [['bytesOut', { direction: 'out' }], ['bytesIn', { direction: 'in' }]])
     channelCounter('troth_channel_dropped_total', 'Frames not sent on a direct channel (queue full, peer unreachable, write failed, too large)', ['channel'], [['dropped', {}]])
+    // Messages published by gossip: only for validators without a direct connection that are
+    // not out of reach (node/reach.ts), and the occasional probe.
+    const published = new Map<string, number>()
+    const gossipCounter = new Counter({ name: 'troth_gossip_published_total', help: 'Messages this node published by gossip (for validators it has no connection to), by topic', labelNames: ['topic'], registers, collect() {
+      for (const [topic, now] of Object.entries(d.gossip.stats.published)) {
+        const delta = now - (published.get(topic) ?? 0)
+        if (delta > 0) gossipCounter.inc({ topic }, delta)
+        published.set(topic, now)
+      }
+    } })
+    for (const topic of ['consensus', 'entries']) gossipCounter.inc({ topic }, 0)
     new Gauge({ name: 'troth_store_bytes', help: 'Bytes in the data directory (ledger, WAL, chunks)', registers, async collect() {
       const now = Date.now()
       if (now - self.storeBytes.at > STORE_SIZE_CACHE_MS) self.storeBytes = { at: now, value: await dirBytes(data) }

@@ -152,6 +152,8 @@ export interface ReplicaEnv {
   /** A peer sent something invalid. */
   penalise(from: string, reason: string): void
   log(event: string, fields?: Record<string, unknown>): void
+  /** Whether a member can be reached now (EngineConfig.reachable); absent: every one can. */
+  reachable?(member: string): boolean
 }
 
 export interface ReplicaConfig {
@@ -395,6 +397,7 @@ export class Replica {
       me,
       timing: this.cfg.timing,
       relay: relayFor(this.cfg.relay ?? 'auto', set.list.length),
+      ...(this.cfg.env.reachable !== undefined ? { reachable: (member: string) => this.cfg.env.reachable?.(member) ?? true } : {}),
     })
     this.proposeAt = Infinity
     this.cfg.env.log('epoch.start', { epoch: state.epoch.number, height: state.meta.height, view, validator: me !== null })

@@ -127,6 +127,8 @@ export class Gossip {
   readonly #accepted = new WeakMap<Message, { payload: Uint8Array; from: MemberId }>()
   #nonce: number = randomInt(0, NONCE_START_MAX)
   #closed = false
+  /** Messages this node published, by topic. */
+  readonly stats: { published: Record<GossipTopicName, number> } = { published: { entries: 0, consensus: 0 } }
 
   constructor(host: TrothHost, options: GossipOptions = {}) {
     this.#host = host
@@ -180,6 +182,7 @@ export class Gossip {
     }
     if (!this.#host.started) throw new TrothError('net.not-started', 'start the host before publishing')
     const envelope = encodeEnvelope(this.#nextNonce(), payload)
+    this.stats.published[name]++
     const result = await this.#pubsub.publish(this.topic(name), envelope)
     return result.recipients.length
   }

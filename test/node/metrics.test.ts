@@ -1,5 +1,6 @@
 // The direct channels' counters in /metrics (src/node/metrics.ts): they follow the channels'
-// counts, only ever grow, and exist (at 0) before any frame has gone through.
+// counts, only ever grow, and exist (at 0) before any frame has gone through; and the count of
+// messages published by gossip.
 
 import { describe, expect, test } from 'vitest'
 import type { ChannelStats } from '../../src/p2p/channel.ts'
@@ -9,8 +10,9 @@ import { NodeMetrics } from '../../src/node/metrics.ts'
 const stats = (): ChannelStats => ({ framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, dropped: 0 })
 
 /** What NodeMetrics reads of a daemon, with channels whose counts the test sets. */
-function standIn(): { d: Daemon; consensus: ChannelStats; setChannel: (s: ChannelStats | null) => void } {
+function standIn(): { d: Daemon; consensus: ChannelStats; gossip: { consensus: number; entries: number }; setChannel: (s: ChannelStats | null) => void } {
   const consensus = stats()
+  const gossip = { consensus: 0, entries: 0 }
   const d = {
     id: 'me',
     replica: { finality: [], currentEngine: null, mempoolSize: 0 },
@@ -19,8 +21,9 @@ function standIn(): { d: Daemon; consensus: ChannelStats; setChannel: (s: Channe
     onFinalized: () => undefined,
     channel: { stats: consensus } as { stats: ChannelStats } | null,
     entryChannel: null,
+    gossip: { stats: { published: gossip } },
   }
-  return { d: d as unknown as Daemon, consensus, setChannel: (s) => void (d.channel = s === null ? null : { stats: s }) }
+  return { d: d as unknown as Daemon, consensus, gossip, setChannel: (s) => void (d.channel = s === null ? null : { stats: s }) }
 }
 
 function value(text: string, series: string): number {
@@ -55,5 +58,21 @@ describe('channel metrics', () => {
     text = (await m.render()).text
     expect(value(text, 'troth_channel_frames_total{channel="consensus",direction="out"}')).toBe(35)
     expect(value(text, 'troth_channel_frames_total{channel="consensus",direction="in"}')).toBe(28)
+  })
+
+  test('messages published by gossip, by topic', async () => {
+    const { d, gossip } = standIn()
+    const m = new NodeMetrics(d, '/nonexistent')
+    let text = (await m.render()).text
+    expect(value(text, 'troth_gossip_published_total{topic="consensus"}')).toBe(0)
+    expect(value(text, 'troth_gossip_published_total{topic="entries"}')).toBe(0)
+    gossip.consensus = 7
+    gossip.entries = 2
+    text = (await m.render()).text
+    expect(value(text, 'troth_gossip_published_total{topic="consensus"}')).toBe(7)
+    expect(value(text, 'troth_gossip_published_total{topic="entries"}')).toBe(2)
+    gossip.consensus = 9
+    text = (await m.render()).text
+    expect(value(text, 'troth_gossip_published_total{topic="consensus"}')).toBe(9)
   })
 })

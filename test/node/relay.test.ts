@@ -11,6 +11,7 @@ import { encodeGenesis } from '../../src/ledger/genesis.ts'
 import { sha256 } from '../../src/ledger/hash.ts'
 import { Daemon } from '../../src/node/daemon.ts'
 import { ensureDataDir } from '../../src/node/data-dir.ts'
+import type { ReachTimes } from '../../src/node/reach.ts'
 import { RELAY_ALL_MAX_VALIDATORS, relayFor } from '../../src/node/replica.ts'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -28,7 +29,7 @@ async function until(what: string, ok: () => boolean, ms = 45_000): Promise<void
   }
 }
 
-async function cluster(n: number, relay: 'all' | 'collector' | 'auto'): Promise<Daemon[]> {
+async function cluster(n: number, relay: 'all' | 'collector' | 'auto', reach?: ReachTimes): Promise<Daemon[]> {
   const dir = mkdtempSync(join(tmpdir(), 'troth-relay-'))
   const seeds = Array.from({ length: n }, (_, i) => sha256(new TextEncoder().encode(`relay test ${i}`)))
   const genesis = encodeGenesis({ version: 1, name: 'relay', time: Date.now() - 1000, founders: seeds.map((s, i) => ({ key: publicKeyOf(s), name: `r${i}`, request: null })), policy: {} })
@@ -41,7 +42,7 @@ async function cluster(n: number, relay: 'all' | 'collector' | 'auto'): Promise<
   for (const [i, seed] of seeds.entries()) {
     ensureDataDir(join(dir, `n${i}`))
     // Δ = 250 ms: the collector's fallback (idle + 2Δ) stays out of the way on a loaded machine.
-    const d = await Daemon.start({ data: join(dir, `n${i}`), seed, genesis, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [...addrs], idleMs: 200, deltaMs: 250, relay, log: () => undefined, control: false })
+    const d = await Daemon.start({ data: join(dir, `n${i}`), seed, genesis, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [...addrs], idleMs: 200, deltaMs: 250, relay, log: () => undefined, control: false, ...(reach !== undefined ? { reach } : {}) })
     daemons.push(d)
     addrs.push(d.host.addrs()[0] as string)
   }
@@ -100,5 +101,32 @@ describe('vote relay over libp2p', () => {
     // the collector: 3 + 2 + 3 + 3 + 3 = 14 (docs/consensus.md).
     expect(perBlockAll).toBeGreaterThanOrEqual(21)
     expect(perBlock).toBeLessThan(0.8 * perBlockAll)
+  }, 120_000)
+
+  it('a stopped validator is out of reach once its connections are gone: the others stop gossiping every message for it, and keep finalizing', async () => {
+    // Start-up counts every validator as reachable for heardMs; a lost connection for lostMs.
+    const daemons = await cluster(5, 'collector', { lostMs: 300, heardMs: 1_500, probeMs: 5_000 })
+    await until('a first block', () => daemons.every((d) => d.store.state.meta.height >= 2))
+    const published = (ds: Daemon[]): number => ds.reduce((s, d) => s + d.gossip.stats.published.consensus + d.gossip.stats.published.entries, 0)
+    // All connected: nothing goes by gossip.
+    expect(published(daemons)).toBe(0)
+    const down = daemons.pop() as Daemon
+    await down.stop()
+    await until('its connections gone', () => daemons.every((d) => d.host.peers().length === 3))
+    await sleep(1_600) // past heardMs from the start and lostMs from the stop
+    const p0 = published(daemons)
+    const h0 = Math.min(...daemons.map((d) => d.store.state.meta.height))
+    const d0 = daemons[0] as Daemon
+    for (let i = 0; i < 8; i++) {
+      expect((await d0.replica.submitOwn({ kind: 'announce', addrs: [`/ip4/127.0.0.1/tcp/${3000 + i}`] })).status).toBe('ok')
+      await sleep(30)
+    }
+    await until('the entries final', () => d0.replica.finality.length >= 8)
+    await until('ten more blocks everywhere', () => daemons.every((d) => d.store.state.meta.height >= h0 + 10))
+    sameLog(daemons)
+    // Gossiping each consensus message for the stopped one would be at least three a block (a
+    // proposal and two certificates); only the probes remain, one a node every probeMs.
+    const blocks = Math.min(...daemons.map((d) => d.store.state.meta.height)) - h0
+    expect((published(daemons) - p0) / blocks).toBeLessThan(1)
   }, 120_000)
 })

@@ -487,3 +487,34 @@ describe('own entries', () => {
     expect((await finalEntries(sim)) - before).toBe(15)
   }, 60_000)
 })
+
+describe('a validator out of reach', () => {
+  /** Node 3 of 7 crashed; entries every 50 ms for 6 s; the gaps between finalizations at node 0. */
+  async function crashedOne(reach: boolean): Promise<{ blocks: number; maxGap: number }> {
+    const sim = new Sim({ seed: 21, nodes: 7, epochBlocks: 1000, delayMs: [1, 5], reach })
+    sim.watch('finalized')
+    await sim.startAll()
+    await sim.runFor(500)
+    sim.crash(3)
+    const t0 = sim.now
+    for (let i = 0; i < 600; i++) {
+      if (i % 5 === 0) await sim.submit(i % 3, 1 + (i % 12))
+      await sim.runFor(10)
+    }
+    sim.checkSafety()
+    const at = sim.eventTimes.get('finalized')!.filter((e) => e.line.startsWith('0 ') && e.at > t0).map((e) => e.at)
+    return { blocks: at.length, maxGap: Math.max(...at.slice(1).map((t, i) => t - at[i]!)) }
+  }
+
+  it('costs no timeout: its views are nullified at once, and votes it would collect go to all at once', async () => {
+    const leaderMs = 300 // the sim's idle 200 ms + 2Δ
+    const known = await crashedOne(true)
+    const unknown = await crashedOne(false)
+    // Not knowing, every view it leads waits out the leader timer, and the view before it the
+    // collector's fallback: two timeouts in a row.
+    expect(unknown.maxGap).toBeGreaterThanOrEqual(2 * leaderMs)
+    // Knowing, no gap between finalizations comes near one timeout.
+    expect(known.maxGap).toBeLessThan(leaderMs / 2)
+    expect(known.blocks).toBeGreaterThan(2 * unknown.blocks)
+  }, 60_000)
+})

@@ -30,6 +30,9 @@ export interface SimOptions {
   readonly idleMs?: number
   /** How votes travel (EngineConfig.relay); default 'collector', as the daemon runs. */
   readonly relay?: 'all' | 'collector'
+  /** Nodes know which others they can reach (up, link not cut), as the daemon does from its
+   * connections (EngineConfig.reachable); default true. */
+  readonly reach?: boolean
 }
 
 interface Event {
@@ -224,6 +227,13 @@ export class Sim {
     const alive = (): boolean => node.up && node.incarnation === inc
     return {
       now: () => this.now,
+      // As the daemon sees it: a connection to the node, i.e. it is up and the link is not cut.
+      ...(this.opts.reach === false ? {} : {
+        reachable: (member: string) => {
+          const to = this.nodes.find((n) => n.id === member)
+          return to !== undefined && to.up && !this.cut.has(`${node.index}>${to.index}`)
+        },
+      }),
       wake: (at) => {
         this.schedule(at, async () => {
           if (alive() && node.replica !== null) await node.replica.onTimer(at)

@@ -86,6 +86,15 @@ export interface EngineConfig {
    * voting sends its vote to all. NULLIFY and proposals go to all either way.
    */
   readonly relay?: 'all' | 'collector'
+  /**
+   * Whether a validator can be reached now (the driver's view of the network: a connection to
+   * it, or word from it through gossip lately). Absent: every one can. A view whose leader
+   * cannot be reached is nullified at once instead of after leaderMs; in collector mode, a vote
+   * whose collector cannot be reached goes to every validator at once instead of after
+   * leaderMs. Timing only: safety never depends on it (docs/consensus.md "A validator out of
+   * reach").
+   */
+  readonly reachable?: (member: string) => boolean
 }
 
 interface KnownBlock {
@@ -291,7 +300,10 @@ export class EpochEngine {
     const prev = this.views.get(view - 1)
     if (prev?.notarization != null || prev?.finalization != null) this.stretch = 1
     else if (prev?.nullification != null) this.stretch = Math.min(TIMEOUT_STRETCH_MAX, this.stretch * TIMEOUT_STRETCH)
-    this.leaderDeadline = now + Math.round(this.cfg.timing.leaderMs * this.stretch)
+    // A leader out of reach will send no proposal we can get: nullify at once (a nullify is
+    // always safe; only the timer is shorter).
+    const absent = !this.amLeader(view) && this.cfg.me !== null && this.cfg.reachable?.(this.leader(view)) === false
+    this.leaderDeadline = absent ? now : now + Math.round(this.cfg.timing.leaderMs * this.stretch)
     this.advanceDeadline = now + Math.round(this.cfg.timing.advanceMs * this.stretch)
     this.retryAt = Infinity
     out.push({ type: 'timer', at: this.leaderDeadline })
@@ -537,12 +549,16 @@ export class EpochEngine {
     else r.myFinalize = vote
     out.push({ type: 'persist', vote })
     if (this.collect && vote.kind !== 'nullify') {
-      // To the collector only (unless that is us), and to all later if no certificate came.
+      // To the collector only (unless that is us), and to all later if no certificate came; to
+      // all at once if the collector is out of reach.
       const collector = this.collector(vote.view)
-      if (collector !== me.id) out.push({ type: 'broadcast', msg: { t: 'vote', vote }, to: [collector] })
-      const at = now + this.cfg.timing.leaderMs
-      this.fallbacks.push({ vote, at })
-      out.push({ type: 'timer', at })
+      if (collector !== me.id && this.cfg.reachable?.(collector) === false) out.push({ type: 'broadcast', msg: { t: 'vote', vote }, except: new Set([collector]) })
+      else {
+        if (collector !== me.id) out.push({ type: 'broadcast', msg: { t: 'vote', vote }, to: [collector] })
+        const at = now + this.cfg.timing.leaderMs
+        this.fallbacks.push({ vote, at })
+        out.push({ type: 'timer', at })
+      }
     } else out.push({ type: 'broadcast', msg: { t: 'vote', vote } })
     this.onVote(now, vote, out, true)
   }
@@ -775,10 +791,15 @@ export class EpochEngine {
   /**
    * Collector mode: a certificate we formed from votes goes to all at once (but those that have
    * shown they hold it): we are its collector, or the votes were fallbacks (the collector is
-   * down or slow), and then the others need it before their advance timers end the view.
+   * down or slow), and then the others need it before their advance timers end the view. Not
+   * when its collector is out of reach here: then every vote went to all (castVote).
    */
   private sendFormed(c: Certificate, out: Action[]): boolean {
     if (!this.collect || this.cfg.me === null) return false
+    // Votes of a view whose collector is out of reach went to all: each forms the certificate
+    // itself, as all to all, and it is passed on lazily.
+    const collector = this.collector(c.view)
+    if (collector !== this.cfg.me.id && this.cfg.reachable?.(collector) === false) return false
     out.push({ type: 'broadcast', msg: { t: 'cert', cert: c }, except: this.holders(c) })
     return true
   }
