@@ -35,6 +35,16 @@ afterEach(() => {
 
 const key = (v: Vote): string => `${v.epoch}/${v.view}`
 
+/** What a fresh open of the file loads (closed again, not left to the garbage collector). */
+async function loadOnce(path: string): Promise<Vote[]> {
+  const wal = new FileWal(path)
+  try {
+    return await wal.load()
+  } finally {
+    await wal.close()
+  }
+}
+
 describe('vote WAL', () => {
   it('appends started together all land, whole and in call order, and load back', async () => {
     const path = walPath()
@@ -43,7 +53,7 @@ describe('vote WAL', () => {
     const votes = Array.from({ length: 200 }, (_, i) => vote(0, i + 1))
     await Promise.all(votes.map((v) => wal.append(v)))
     await wal.close()
-    const again = await new FileWal(path).load()
+    const again = await loadOnce(path)
     expect(again.map(key)).toEqual(votes.map(key))
   })
 
@@ -56,18 +66,18 @@ describe('vote WAL', () => {
     const before = statSync(path).size
     await wal.prune(1)
     expect(statSync(path).size).toBe(before) // 10 old votes: not worth three syncs
-    expect((await new FileWal(path).load()).length).toBe(11)
+    expect((await loadOnce(path)).length).toBe(11)
 
     const old = Array.from({ length: WAL_PRUNE_MIN_OLD_VOTES }, (_, i) => vote(1, i + 2))
     await Promise.all(old.map((v) => wal.append(v)))
     await wal.append(vote(2, 1))
     await wal.prune(2)
-    const kept = await new FileWal(path).load()
+    const kept = await loadOnce(path)
     expect(kept.map(key)).toEqual(['2/1'])
     // Appends after a prune go to the new file.
     await wal.append(vote(2, 2))
     await wal.close()
-    expect((await new FileWal(path).load()).map(key)).toEqual(['2/1', '2/2'])
+    expect((await loadOnce(path)).map(key)).toEqual(['2/1', '2/2'])
   })
 
   it('prune(epoch, force) rewrites at once', async () => {
@@ -78,7 +88,7 @@ describe('vote WAL', () => {
     await wal.append(vote(1, 1))
     await wal.prune(1, true)
     await wal.close()
-    expect((await new FileWal(path).load()).map(key)).toEqual(['1/1'])
+    expect((await loadOnce(path)).map(key)).toEqual(['1/1'])
   })
 
   it('keeps the last tree cosigned beside it: none at first, the last one saved after a reopen', async () => {
