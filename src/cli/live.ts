@@ -237,7 +237,7 @@ export async function cmdStatus(io: Io, o: { data: string; json: boolean }): Pro
       `epoch     ${String(s.epoch)}   view ${String(s.view)}`,
       `finalized height ${String(s.height)}`,
       `log       size ${String(s.logSize)}  root ${String(s.logRoot)}`,
-      `peers     ${(s.peers as string[]).length}`,
+      `peers     ${(s.peers as string[]).length}${(s.outOfReach as string[]).length === 0 ? '' : `   out of reach: ${(s.outOfReach as string[]).join(', ')}`}`,
       `members   ${members.filter((m) => m.status === 'active').length} active of ${members.length}`,
       ...members.map((m) => `  ${m.id} ${m.status.padEnd(6)} weight ${m.weight / 1000}  ${m.name}`),
       `mempool   ${String(s.mempool)}`,

@@ -48,6 +48,8 @@ export function statusOf(d: Daemon): Record<string, unknown> {
     validators: s.epoch.validators.length,
     totalWeight: s.epoch.totalWeight,
     peers: d.host.peers().sort(),
+    // Validators with no connection and not seen lately: down, or cut off from this node.
+    outOfReach: d.outOfReach(),
     members: [...s.members.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([id, m]) => ({ id, name: m.name, status: m.status, weight: m.weight, seq: m.seq })),
     mempool: d.replica.mempoolSize,
     finality: { count: finality.length, p50Ms: percentile(finality, 0.5), p99Ms: percentile(finality, 0.99) },

@@ -135,6 +135,8 @@ export class Daemon {
   readonly wal: FileWal
   readonly host: TrothHost
   readonly gossip: Gossip
+  /** Which validators this node can reach (node/reach.ts). */
+  reach: Reach | null = null
   readonly rpc: Rpc
   readonly replica: Replica
   readonly chunks: ChunkStore
@@ -158,6 +160,13 @@ export class Daemon {
   /** The current key's id (the MemberId unless the member rotated or was recovered). */
   keyId = ''
   private logEvent: (event: string, fields?: Record<string, unknown>) => void = () => undefined
+
+  /** The validators of the epoch this node counts as out of reach (docs/consensus.md "A
+   * validator out of reach"): no connection, and not seen lately. */
+  outOfReach(): string[] {
+    const connected = new Set(this.host.peers())
+    return this.store.state.epoch.validators.map((v) => v.id).filter((v) => v !== this.id && !connected.has(v) && this.reach?.recentlySeen(v) !== true).sort()
+  }
 
   private constructor(parts: { store: LedgerStore; wal: FileWal; host: TrothHost; gossip: Gossip; rpc: Rpc; replica: Replica; id: string; sync: RpcProtocol; chunks: ChunkStore }) {
     this.chunks = parts.chunks
@@ -293,6 +302,7 @@ export class Daemon {
       ...(process.env.TROTH_TEST_SKIP_PROPOSALS === '1' ? { fault: { skipProposals: true } } : {}),
     })
     const d = new Daemon({ store, wal, host, gossip, rpc, replica, id, sync, chunks })
+    d.reach = reach
     d.finalizedListeners = finalizedListeners
     d.keyId = keyId
     d.logEvent = log

@@ -32,9 +32,15 @@ describe('four founders over real libp2p', () => {
   }, 120_000)
 
   it('one stopped: the rest keep finalizing; two stopped: no progress and no fork; restarted: all catch up and agree', async () => {
+    const down = c.members[3]!.id
+    expect(c.status(0)?.outOfReach).toEqual([])
     await c.stop(3)
     const h0 = Math.max(...c.heights([0, 1, 2]))
     await c.until('progress with three of four', () => c.heights([0, 1, 2]).every((h) => h >= h0 + 5), 60_000)
+    // `troth status` names it once its connection has been gone a few seconds (its views are
+    // then skipped at once: docs/consensus.md "A validator out of reach").
+    await c.until('the stopped one out of reach', () => [0, 1, 2].every((i) => c.status(i)?.outOfReach.includes(down) === true), 30_000)
+    expect(troth(['status', '--data', c.members[0]!.data]).stdout).toContain(`out of reach: ${down}`)
     await c.stop(2)
     await new Promise((r) => setTimeout(r, 1500)) // let what was in flight land
     const stuck = c.heights([0, 1])

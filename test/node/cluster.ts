@@ -18,6 +18,8 @@ export interface NodeStatus {
   /** Set when the node started from a sealed checkpoint. */
   base?: { epoch: number; height: number; logSize: number } | null
   peers: string[]
+  /** Validators the node counts as out of reach (no connection, not seen lately). */
+  outOfReach: string[]
   members: Array<{ id: string; name: string; status: string; weight: number; seq: number }>
   recent: Array<{ height: number; hash: string; logSize: number; logRoot: string }>
 }
