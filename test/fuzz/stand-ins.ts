@@ -14,6 +14,7 @@ export function controlStandIn(): Daemon {
     startedAt: Date.now(),
     store: { state, base: null, latestCheckpoint: async () => [1, (corpus.notes()[0] as string)] as [number, string] },
     host: { peers: () => [corpus.bob.id] },
+    outOfReach: () => [],
     replica: {
       currentEngine: null,
       finality: [12, 30, 31],
