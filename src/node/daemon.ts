@@ -164,8 +164,12 @@ export class Daemon {
   /** The validators of the epoch this node counts as out of reach (docs/consensus.md "A
    * validator out of reach"): no connection, and not seen lately. */
   outOfReach(): string[] {
-    const connected = new Set(this.host.peers())
-    return this.store.state.epoch.validators.map((v) => v.id).filter((v) => v !== this.id && !connected.has(v) && this.reach?.recentlySeen(v) !== true).sort()
+    return this.store.state.epoch.validators.map((v) => v.id).filter((v) => !this.reachable(v)).sort()
+  }
+
+  /** Whether this node can reach `member`: itself, a connection, or seen lately (EngineConfig.reachable). */
+  reachable(member: string): boolean {
+    return member === this.id || this.host.peers().includes(member) || this.reach?.recentlySeen(member) !== false
   }
 
   private constructor(parts: { store: LedgerStore; wal: FileWal; host: TrothHost; gossip: Gossip; rpc: Rpc; replica: Replica; id: string; sync: RpcProtocol; chunks: ChunkStore }) {
@@ -288,7 +292,7 @@ export class Daemon {
         gossipEntry: (wire, to) => toAll(holder.d?.entryChannel ?? null, 'entries', wire, undefined, to),
         request: (req, prefer) => holder.d?.request(req, prefer) ?? Promise.resolve(null),
         penalise: (from, reason) => host.penalise(from, reason, 10),
-        reachable: (member) => member === id || host.peers().includes(member) || reach.recentlySeen(member),
+        reachable: (member) => holder.d?.reachable(member) ?? true,
         log: (event, fields) => {
           log(event, fields)
           // Membership may have changed at an epoch boundary: drop peers no longer admitted; and

@@ -21,6 +21,7 @@ export interface ReachTimes {
 }
 
 export const REACH_TIMES: ReachTimes = { lostMs: 3_000, heardMs: 12_000, probeMs: 5_000 }
+const CONNECTED_NOTE_MS = 100
 
 export class Reach {
   readonly #now: () => number
@@ -31,6 +32,7 @@ export class Reach {
   readonly #heard = new Map<string, number>()
   readonly #start: number
   #lastProbe = -Infinity
+  #connectedNoted = -Infinity
 
   constructor(now: () => number, times: ReachTimes = REACH_TIMES) {
     this.#now = now
@@ -43,9 +45,12 @@ export class Reach {
     this.#heard.set(member, this.#now())
   }
 
-  /** These members have a connection now. */
+  /** These members have a connection now. Called with every message sent; noted at most every
+   * CONNECTED_NOTE_MS (a lost connection then counts up to that much longer). */
   connected(members: Iterable<string>): void {
     const t = this.#now()
+    if (t - this.#connectedNoted < CONNECTED_NOTE_MS && t >= this.#connectedNoted) return
+    this.#connectedNoted = t
     for (const m of members) this.#connected.set(m, t)
   }
 

@@ -16,6 +16,14 @@ import { Sim, type Byzantine } from './sim.ts'
 import { cosignDelay } from '../../src/node/replica.ts'
 import { ValidatorSet } from '../../src/ledger/consensus/messages.ts'
 
+/** Four nodes: an entry at one of them every 50 ms, in 5 ms steps, until `done` (at most `steps` steps). */
+async function driveUntil(sim: Sim, done: () => boolean, steps = 400): Promise<void> {
+  for (let i = 0; i < steps && !done(); i++) {
+    if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
+    await sim.runFor(5)
+  }
+}
+
 async function run(sim: Sim, submits: number, gapMs = 500): Promise<void> {
   await sim.startAll()
   const honest = sim.honest()
@@ -251,10 +259,7 @@ describe('epochs', () => {
     await sim.startAll()
     const node = sim.nodes[2]!
     // Entries keep blocks coming; stop node 2 the moment it starts epoch 2.
-    for (let i = 0; i < 400 && !sim.eventTimes.get('epoch.start')!.some((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":2')); i++) {
-      if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
-      await sim.runFor(5)
-    }
+    await driveUntil(sim, () => sim.eventTimes.get('epoch.start')!.some((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":2')))
     const cosigned = (): Array<{ at: number; line: string }> => sim.eventTimes.get('checkpoint.cosigned')!.filter((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":1'))
     expect(cosigned()).toEqual([]) // not due yet: 2Δ after the epoch's end
     const at = sim.now
@@ -269,10 +274,7 @@ describe('epochs', () => {
     sim.watch('checkpoint.resume')
     await sim.startAll()
     const started = (): boolean => sim.eventTimes.get('epoch.start')!.some((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":2'))
-    for (let i = 0; i < 400 && !started(); i++) {
-      if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
-      await sim.runFor(5)
-    }
+    await driveUntil(sim, started)
     expect(started()).toBe(true)
     sim.crash(2) // before its cosignature of epoch 1 was due
     const mine = (name: string): Array<{ at: number; line: string }> => sim.eventTimes.get(name)!.filter((e) => e.line.startsWith('2 ') && e.line.includes('"epoch":1'))
@@ -295,10 +297,7 @@ describe('epochs', () => {
     await sim.startAll()
     const node = sim.nodes[2]!
     const mine = (name: string): Array<{ at: number; line: string }> => sim.eventTimes.get(name)!.filter((e) => e.line.startsWith('2 '))
-    for (let i = 0; i < 600 && !mine('checkpoint.cosigned').some((e) => e.line.includes('"epoch":1')); i++) {
-      if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
-      await sim.runFor(5)
-    }
+    await driveUntil(sim, () => mine('checkpoint.cosigned').some((e) => e.line.includes('"epoch":1')), 600)
     // Saved before the cosignature left: the tree of the checkpoint it last cosigned.
     await sim.runFor(500) // sealed by then
     const saved = node.wal.tree
@@ -314,10 +313,7 @@ describe('epochs', () => {
     node.wal.tree = { size: saved!.size, root: new Uint8Array(32).fill(7) }
     const restartAt = sim.now
     await sim.start(2)
-    for (let i = 0; i < 300; i++) {
-      if (i % 10 === 0) await sim.submit(i % 4, 1 + (i % 12))
-      await sim.runFor(5)
-    }
+    await driveUntil(sim, () => false, 300)
     await sim.runFor(2000)
     sim.checkSafety()
     expect(node.ledger.state.epoch.number).toBeGreaterThan(3)

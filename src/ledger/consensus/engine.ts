@@ -552,7 +552,7 @@ export class EpochEngine {
       // To the collector only (unless that is us), and to all later if no certificate came; to
       // all at once if the collector is out of reach.
       const collector = this.collector(vote.view)
-      if (collector !== me.id && this.cfg.reachable?.(collector) === false) out.push({ type: 'broadcast', msg: { t: 'vote', vote }, except: new Set([collector]) })
+      if (this.collectorAbsent(vote.view)) out.push({ type: 'broadcast', msg: { t: 'vote', vote }, except: new Set([collector]) })
       else {
         if (collector !== me.id) out.push({ type: 'broadcast', msg: { t: 'vote', vote }, to: [collector] })
         const at = now + this.cfg.timing.leaderMs
@@ -798,10 +798,15 @@ export class EpochEngine {
     if (!this.collect || this.cfg.me === null) return false
     // Votes of a view whose collector is out of reach went to all: each forms the certificate
     // itself, as all to all, and it is passed on lazily.
-    const collector = this.collector(c.view)
-    if (collector !== this.cfg.me.id && this.cfg.reachable?.(collector) === false) return false
+    if (this.collectorAbsent(c.view)) return false
     out.push({ type: 'broadcast', msg: { t: 'cert', cert: c }, except: this.holders(c) })
     return true
+  }
+
+  /** View `view`'s collector is another validator, out of reach (EngineConfig.reachable). */
+  private collectorAbsent(view: number): boolean {
+    const collector = this.collector(view)
+    return this.cfg.me !== null && collector !== this.cfg.me.id && this.cfg.reachable?.(collector) === false
   }
 
   /** Who need not be sent certificate `c`: us, and the validators that have shown they hold it.
